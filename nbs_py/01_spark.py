@@ -1,0 +1,300 @@
+# %% [markdown]
+# # Spark
+# > One `get_spark()` for every place dbxml runs: a Databricks cluster, a Spark Connect
+# > server, or Delta Lake on this machine.
+#
+# Pipeline code never builds a session itself; it asks `get_spark(target)`:
+#
+# - **on Databricks** it gets the session the runtime already made;
+# - **`spark = "connect"`** gives a Spark Connect client for the target's `spark_remote`,
+#   the protocol Databricks serverless and shared clusters speak;
+# - **`spark = "local"`** gives a classic local session with Delta Lake whose tables
+#   persist across processes: the warehouse, the Hive metastore (Derby) and Derby's log
+#   all live under the target's `home`, so no `metastore_db/` or `spark-warehouse/`
+#   appears wherever the process happened to start.
+#
+# Importing this module starts nothing: pyspark is imported inside the functions, so
+# `import dbxml.spark` stays cheap and safe in a docs build.
+
+# %%
+#| default_exp spark
+
+# %%
+#| export
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
+
+from dbxml.config import DbxmlError, Target
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+# %%
+#| hide
+import tempfile
+
+from fastcore.test import test_eq, test_fail
+
+from dbxml.config import load_target, with_overrides
+
+# %% [markdown]
+# ## Java, checked before the JVM is
+#
+# Local Spark 4 needs Java 17 or newer. Without it pyspark fails with a Py4J gateway
+# trace that does not say "install Java"; we look first and say it in one line.
+
+# %%
+#| export
+MIN_JAVA = 17
+
+def find_java(environ: Mapping[str, str] | None = None,  # environment (default: `os.environ`)
+             ) -> Path | None:
+    "The `java` Spark will launch: `$JAVA_HOME/bin/java` if set, else the first on `PATH`."
+    environ = os.environ if environ is None else environ
+    if environ.get("JAVA_HOME"):
+        candidate = Path(environ["JAVA_HOME"]) / "bin" / "java"
+        return candidate if candidate.is_file() else None
+    found = shutil.which("java", path=environ.get("PATH", ""))
+    return Path(found) if found else None
+
+# %%
+#| export
+def java_major_version(version_output: str,  # what `java -version` printed
+                      ) -> int | None:
+    "The major version in `java -version` output: 17 for `\"17.0.15\"`, 8 for `\"1.8.0_292\"`."
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', version_output)
+    if not match:
+        return None
+    major = int(match.group(1))
+    return int(match.group(2) or 0) if major == 1 else major
+
+# %%
+test_eq(java_major_version('openjdk version "17.0.15" 2025-04-15'), 17)
+test_eq(java_major_version('java version "1.8.0_292"'), 8)
+test_eq(java_major_version('openjdk version "21" 2023-09-19'), 21)
+test_eq(java_major_version("bash: java: command not found"), None)
+
+# %%
+#| export
+def check_java(environ: Mapping[str, str] | None = None,  # environment (default: `os.environ`)
+              ) -> int:
+    "The major version of the Java local Spark will use; a `DbxmlError` if it is missing or older than 17."
+    java = find_java(environ)
+    if java is None:
+        raise DbxmlError(f"Java {MIN_JAVA} is required for local Spark, but no java was found "
+                         "(checked $JAVA_HOME/bin/java, then PATH). Install OpenJDK 17, for example "
+                         "`apt-get install openjdk-17-jdk-headless` or `brew install openjdk@17`.")
+    result = subprocess.run([str(java), "-version"], capture_output=True, text=True)
+    version = java_major_version(result.stderr + result.stdout)
+    if version is None or version < MIN_JAVA:
+        raise DbxmlError(f"{java} is Java {version or 'of unknown version'}, but local Spark needs "
+                         f"Java {MIN_JAVA} or newer. Point JAVA_HOME at a Java 17 installation.")
+    return version
+
+# %% [markdown]
+# This machine has a suitable Java; a `JAVA_HOME` without one, or an empty `PATH`, gets
+# the one-line explanation:
+
+# %%
+assert check_java() >= 17
+test_fail(lambda: check_java({"JAVA_HOME": "/nonexistent"}), contains="no java was found")
+test_fail(lambda: check_java({"PATH": ""}), contains="Install OpenJDK 17")
+
+# %% [markdown]
+# ## Delta's jars, resolved once
+#
+# The `delta-spark` wheel holds Python only; its jars come from Maven Central. The first
+# local start lets `delta.configure_spark_with_delta_pip` name the right artifact for
+# this pyspark, and Spark's Ivy resolves it into dbxml's cache. That start records the
+# resolved jar files in a manifest; every later start hands Spark those files directly
+# and never asks the network, so a laptop on a train still gets its lakehouse.
+# `DBXML_JARS_CACHE` moves the cache (default: `~/.cache/dbxml/jars`).
+
+# %%
+#| export
+def jars_cache(environ: Mapping[str, str] | None = None) -> Path:
+    "The folder that holds Ivy's cache and the manifests of resolved jars."
+    environ = os.environ if environ is None else environ
+    default = Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dbxml" / "jars"
+    return Path(environ.get("DBXML_JARS_CACHE") or default).expanduser()
+
+def jars_manifest(cache: Path) -> Path:
+    "The manifest listing the resolved jars for the installed delta-spark and pyspark versions."
+    from importlib.metadata import version
+    return cache / f"delta-{version('delta-spark')}-spark-{version('pyspark')}.jars"
+
+def cached_jars(cache: Path) -> list[str] | None:
+    "The resolved jar files recorded in the manifest, or None when any is missing."
+    manifest = jars_manifest(cache)
+    if not manifest.is_file():
+        return None
+    jars = manifest.read_text().split()
+    return jars if jars and all(Path(jar).is_file() for jar in jars) else None
+
+# %%
+empty_cache = Path(tempfile.mkdtemp())
+assert jars_manifest(empty_cache).name.startswith("delta-4.4.0-spark-4.2.0")
+test_eq(cached_jars(empty_cache), None)
+jars_manifest(empty_cache).write_text("/nonexistent/delta.jar")
+test_eq(cached_jars(empty_cache), None)  # a manifest whose files are gone triggers a new resolution
+test_eq(jars_cache({"DBXML_JARS_CACHE": "/x/jars"}), Path("/x/jars"))
+
+# %% [markdown]
+# ## The local session's settings
+#
+# Every setting is here, as data, so it can be read and tested without starting a JVM.
+# Shuffle partitions are few because one machine's data is small (Spark's default of
+# 200 makes every small join slow); the UI is off because test processes would fight
+# over its port; time is UTC so results do not depend on the laptop.
+
+# %%
+#| export
+def local_spark_conf(target: Target,  # a local target (its `home` holds everything)
+                     jars: list[str] | None = None,  # resolved jar files; None resolves through Ivy
+                     cache: Path | None = None,  # Ivy's cache folder (default: `jars_cache()`)
+                    ) -> dict[str, str]:
+    "The Spark settings of a local Delta session whose tables and metastore live under `target.home`."
+    home = Path(target.home)
+    conf = {
+        "spark.master": "local[*]",
+        "spark.app.name": f"dbxml-{target.name}",
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.catalogImplementation": "hive",
+        "spark.sql.warehouse.dir": str(Path(target.storage_root).resolve()),
+        "spark.hadoop.javax.jdo.option.ConnectionURL":
+            f"jdbc:derby:;databaseName={home / 'metastore_db'};create=true",
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={home}",
+        "spark.sql.shuffle.partitions": "4",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.driver.memory": os.environ.get("DBXML_DRIVER_MEMORY", "4g"),
+        "spark.jars.ivy": str(cache or jars_cache()),
+    }
+    if jars:
+        conf["spark.jars"] = ",".join(jars)
+    return conf
+
+# %%
+scratch = with_overrides(load_target("local", environ={}), home=Path(tempfile.mkdtemp()))
+conf = local_spark_conf(scratch, jars=["/cache/a.jar", "/cache/b.jar"])
+assert conf["spark.sql.warehouse.dir"].startswith(str(scratch.home))
+assert str(scratch.home) in conf["spark.hadoop.javax.jdo.option.ConnectionURL"]
+test_eq(conf["spark.jars"], "/cache/a.jar,/cache/b.jar")
+assert "spark.jars" not in local_spark_conf(scratch)
+
+# %% [markdown]
+# ## Getting the session
+
+# %%
+#| export
+def on_databricks(environ: Mapping[str, str] | None = None) -> bool:
+    "True inside a Databricks runtime (a notebook or job task on a cluster or serverless)."
+    environ = os.environ if environ is None else environ
+    return "DATABRICKS_RUNTIME_VERSION" in environ
+
+# %%
+test_eq(on_databricks({"DATABRICKS_RUNTIME_VERSION": "16.4"}), True)
+test_eq(on_databricks({}), False)
+
+# %%
+#| export
+def start_local_spark(target: Target,  # a local target
+                      cache: Path | None = None,  # jar cache (default: `jars_cache()`)
+                     ) -> SparkSession:
+    "A new classic local Delta session for `target`; the first start resolves and records Delta's jars."
+    from delta import configure_spark_with_delta_pip
+    from pyspark.sql import SparkSession
+
+    check_java()
+    cache = cache or jars_cache()
+    cache.mkdir(parents=True, exist_ok=True)
+    Path(target.home).mkdir(parents=True, exist_ok=True)
+    jars = cached_jars(cache)
+    builder = SparkSession.builder
+    for key, value in local_spark_conf(target, jars, cache).items():
+        builder = builder.config(key, value)
+    if jars is None:  # first start: let delta-spark name its artifact, and Ivy fetch it
+        builder = configure_spark_with_delta_pip(builder)
+    spark = builder.getOrCreate()
+    if jars is None:
+        resolved = [jar.removeprefix("file://") for jar in spark.conf.get("spark.jars").split(",") if jar]
+        jars_manifest(cache).write_text("\n".join(resolved) + "\n")
+    return spark
+
+# %%
+#| export
+def get_spark(target: Target | None = None,  # where to run (default: `load_target()`)
+             ) -> SparkSession:
+    "The Spark session for `target`: Databricks' own, a Spark Connect client, or local Delta."
+    from pyspark.sql import SparkSession
+
+    if on_databricks():
+        return SparkSession.builder.getOrCreate()
+    if target is None:
+        from dbxml.config import load_target
+        target = load_target()
+    if target.spark == "databricks":
+        raise DbxmlError(f"target {target.name!r} runs in a Databricks workspace. Run it there through "
+                         "the bundle, or pick a local target here: local or connect.")
+    if target.spark == "connect":
+        return connect_spark(target.spark_remote)
+    active = SparkSession.getActiveSession()
+    warehouse = active and active.conf.get("spark.sql.warehouse.dir").removeprefix("file:")
+    if active is not None and Path(warehouse) == Path(target.storage_root).resolve():
+        return active
+    if active is not None:  # a session for another home: Spark allows one per process
+        active.stop()
+    return start_local_spark(target)
+
+# %% [markdown]
+# A Spark Connect client is cheap to make, but a missing server only shows on the first
+# query, after gRPC has retried for minutes. We knock on the server's port first, so a
+# wrong URL or a server that is not running is reported at once, where it was configured.
+
+# %%
+#| export
+def connect_spark(remote: str,  # a Spark Connect URL, e.g. `sc://localhost:15002`
+                  timeout: float = 3.0,  # seconds to wait for the server's port
+                 ) -> SparkSession:
+    "A Spark Connect session for `remote`; a `DbxmlError` at once if nothing listens there."
+    import socket
+    from urllib.parse import urlparse
+
+    from pyspark.sql import SparkSession
+
+    address = urlparse(remote.replace("sc://", "http://", 1))
+    try:
+        socket.create_connection((address.hostname, address.port or 15002), timeout=timeout).close()
+    except OSError as error:
+        raise DbxmlError(f"no Spark Connect server answers at {remote} ({error.strerror or error}). "
+                         "Start one with `dbxml spark-server`, or check the target's spark_remote.") from None
+    return SparkSession.builder.remote(remote).getOrCreate()
+
+# %%
+test_fail(lambda: connect_spark("sc://localhost:1"), contains="no Spark Connect server answers at sc://localhost:1")
+test_fail(lambda: get_spark(load_target("dev", environ={})), contains="runs in a Databricks workspace")
+
+# %% [markdown]
+# A local session on a scratch home writes a Delta table and reads it back. The table
+# lands under the scratch home, and nothing is written where the process started:
+
+# %%
+cwd_before = set(os.listdir())
+spark = get_spark(scratch)
+spark.sql("CREATE DATABASE IF NOT EXISTS example")
+spark.range(5).write.format("delta").mode("overwrite").saveAsTable("example.numbers")
+test_eq(spark.table("example.numbers").count(), 5)
+test_eq(spark.sql("DESCRIBE DETAIL example.numbers").first()["format"], "delta")
+assert (scratch.home / "warehouse" / "example.db" / "numbers" / "_delta_log").is_dir()
+assert (scratch.home / "metastore_db").is_dir() and (scratch.home / "derby.log").is_file()
+test_eq(set(os.listdir()) - cwd_before, set())
+assert get_spark(scratch) is spark  # the same target reuses the session
+assert cached_jars(jars_cache()) is not None  # later starts need no network
