@@ -5,9 +5,11 @@
 # %% ../nbs/00_config.ipynb #3c3b2d5d
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
+import tempfile
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Mapping
@@ -19,7 +21,8 @@ else:  # Python 3.10: the same parser, from PyPI
 
 # %% auto #0
 __all__ = ['SPARK_MODES', 'TARGET_FIELDS', 'REQUIRED_FIELDS', 'CONFIG_FILE', 'IDENTIFIER', 'DbxmlError', 'Target', 'find_config',
-           'read_config', 'check_identifier', 'check_fields', 'load_target', 'target_values', 'with_overrides']
+           'read_config', 'check_identifier', 'check_fields', 'load_target', 'target_values', 'with_overrides',
+           'scratch_target']
 
 # %% ../nbs/00_config.ipynb #150f4e27
 class DbxmlError(Exception):
@@ -162,3 +165,10 @@ def with_overrides(target: Target,  # the target to start from
     result = replace(target, **changes)
     check_fields(result.name, target_values(result))
     return result
+
+# %% ../nbs/00_config.ipynb #88ee0fa8
+@functools.cache
+def scratch_target(name: str = "local",  # the target to copy
+                  ) -> Target:
+    "Target `name` with its home in a new temporary folder, made once per process (for examples and tests)."
+    return with_overrides(load_target(name, environ={}), home=Path(tempfile.mkdtemp(prefix="dbxml-")))

@@ -18,8 +18,9 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 # %% auto #0
-__all__ = ['MIN_JAVA', 'find_java', 'java_major_version', 'check_java', 'jars_cache', 'jars_manifest', 'cached_jars',
-           'local_spark_conf', 'on_databricks', 'start_local_spark', 'get_spark', 'connect_spark']
+__all__ = ['MIN_JAVA', 'LOG4J2_PROPERTIES', 'find_java', 'java_major_version', 'check_java', 'jars_cache', 'jars_manifest',
+           'cached_jars', 'write_log_config', 'local_spark_conf', 'on_databricks', 'start_local_spark', 'get_spark',
+           'connect_spark']
 
 # %% ../nbs/01_spark.ipynb #217e6cad
 MIN_JAVA = 17
@@ -80,6 +81,30 @@ def cached_jars(cache: Path) -> list[str] | None:
     jars = manifest.read_text().split()
     return jars if jars and all(Path(jar).is_file() for jar in jars) else None
 
+# %% ../nbs/01_spark.ipynb #5238ad46
+LOG4J2_PROPERTIES = """\
+rootLogger.level = error
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
+# Hive's metastore logs errors that Spark then handles: an existing database on
+# CREATE ... IF NOT EXISTS, a Delta schema it retries in Spark's own format.
+logger.hive_alter.name = org.apache.hadoop.hive.metastore.HiveAlterHandler
+logger.hive_alter.level = off
+logger.hive_handler.name = org.apache.hadoop.hive.metastore.RetryingHMSHandler
+logger.hive_handler.level = off
+"""
+
+# %% ../nbs/01_spark.ipynb #ea2d163b
+def write_log_config(home: Path) -> Path:
+    "Write dbxml's log4j2 configuration into `home`; returns its path."
+    path = Path(home) / "log4j2.properties"
+    path.write_text(LOG4J2_PROPERTIES)
+    return path
+
 # %% ../nbs/01_spark.ipynb #9607a288
 def local_spark_conf(target: Target,  # a local target (its `home` holds everything)
                      jars: list[str] | None = None,  # resolved jar files; None resolves through Ivy
@@ -96,7 +121,8 @@ def local_spark_conf(target: Target,  # a local target (its `home` holds everyth
         "spark.sql.warehouse.dir": str(Path(target.storage_root).resolve()),
         "spark.hadoop.javax.jdo.option.ConnectionURL":
             f"jdbc:derby:;databaseName={home / 'metastore_db'};create=true",
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={home}",
+        "spark.driver.extraJavaOptions": (f"-Dderby.system.home={home} "
+                                          f"-Dlog4j2.configurationFile={(home / 'log4j2.properties').as_uri()}"),
         "spark.sql.shuffle.partitions": "4",
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.enabled": "false",
@@ -126,6 +152,7 @@ def start_local_spark(target: Target,  # a local target
     cache = cache or jars_cache()
     cache.mkdir(parents=True, exist_ok=True)
     Path(target.home).mkdir(parents=True, exist_ok=True)
+    write_log_config(target.home)
     jars = cached_jars(cache)
     builder = SparkSession.builder
     for key, value in local_spark_conf(target, jars, cache).items():

@@ -22,9 +22,11 @@
 #| export
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
+import tempfile
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Mapping
@@ -36,10 +38,9 @@ else:  # Python 3.10: the same parser, from PyPI
 
 # %%
 #| hide
-import tempfile
-
 from nbdev.showdoc import show_doc
 from fastcore.test import test_eq, test_fail
+
 
 # %% [markdown]
 # ## Errors that speak to the user
@@ -52,6 +53,7 @@ from fastcore.test import test_eq, test_fail
 #| export
 class DbxmlError(Exception):
     "A problem the user can fix; the message says what to do. The CLI prints it without a traceback."
+
 
 # %% [markdown]
 # ## The `Target` record
@@ -79,12 +81,14 @@ class Target:
         "True when this target runs on this machine rather than in a workspace."
         return self.spark != "databricks"
 
+
 # %%
 #| export
 TARGET_FIELDS = tuple(field.name for field in fields(Target) if field.name != "name")
 REQUIRED_FIELDS = ("spark", "catalog", "schema", "raw_root", "storage_root",
                    "mlflow_tracking_uri", "mlflow_registry_uri")
 CONFIG_FILE = "dbxml.toml"
+
 
 # %% [markdown]
 # ## Finding and reading the file
@@ -112,11 +116,13 @@ def find_config(start: Path | str | None = None,  # folder to search upwards fro
     raise DbxmlError(f"no {CONFIG_FILE} found in {here} or any folder above it. "
                      "Run dbxml from inside the repository, or set DBXML_CONFIG.")
 
+
 # %%
 repo_config = find_config()
 assert repo_config.name == "dbxml.toml" and repo_config.parent.joinpath("settings.ini").exists()
 test_fail(lambda: find_config("/"), contains="no dbxml.toml found")
 test_fail(lambda: find_config(environ={"DBXML_CONFIG": "/nowhere.toml"}), contains="not a file")
+
 
 # %%
 #| export
@@ -129,6 +135,7 @@ def read_config(path: Path | str) -> dict:
     if not isinstance(config.get("targets"), dict) or not config["targets"]:
         raise DbxmlError(f"{path} defines no targets: add a [targets.local] table.")
     return config
+
 
 # %%
 def write_config(text: str) -> Path:
@@ -162,10 +169,12 @@ def check_identifier(value: str,  # the name to check
                          "underscores, starting with a letter or underscore.")
     return value
 
+
 # %%
 test_eq(check_identifier("dbxml_dev", "catalog"), "dbxml_dev")
 for bad in ["dev-1", "1dev", "a__b", "dev; drop table x", "", 3]:
     test_fail(lambda: check_identifier(bad, "catalog"), contains="is not a valid name")
+
 
 # %%
 #| export
@@ -193,6 +202,7 @@ def check_fields(name: str,  # target name
         raise DbxmlError(f"target {name!r} runs locally but sets no home folder.")
     check_identifier(values["catalog"], f"target {name!r}: catalog")
     check_identifier(values["schema"], f"target {name!r}: schema")
+
 
 # %% [markdown]
 # ## Loading a target
@@ -226,6 +236,7 @@ def load_target(name: str | None = None,  # target name (default: `DBXML_TARGET`
     elif any("{home}" in value for value in values.values()):
         raise DbxmlError(f"target {name!r} uses {{home}} but sets no home folder.")
     return Target(name=name, **{**values, "home": home})
+
 
 # %% [markdown]
 # The repository's own file defines the five targets; `local` is the default and keeps
@@ -279,6 +290,7 @@ test_fail(lambda: load_target("t", write_config(minimal.replace('spark = "local"
 test_fail(lambda: load_target("t", write_config(minimal.replace('home = "h"\n', "")), environ={}),
           contains="sets no home folder")
 
+
 # %% [markdown]
 # `with_overrides` derives a target for one use, for example a test that needs its own
 # home folder, without touching the file or the environment:
@@ -302,6 +314,26 @@ def with_overrides(target: Target,  # the target to start from
     result = replace(target, **changes)
     check_fields(result.name, target_values(result))
     return result
+
+
+# %% [markdown]
+# Examples and tests need a lakehouse of their own. `scratch_target` gives a copy of a
+# target whose home is a fresh temporary folder, the same one for the whole process, so
+# every example in a process shares one Spark session and one metastore, and parallel
+# test processes never share Derby (which admits one JVM at a time).
+
+# %%
+#| export
+@functools.cache
+def scratch_target(name: str = "local",  # the target to copy
+                  ) -> Target:
+    "Target `name` with its home in a new temporary folder, made once per process (for examples and tests)."
+    return with_overrides(load_target(name, environ={}), home=Path(tempfile.mkdtemp(prefix="dbxml-")))
+
+
+# %%
+assert scratch_target() is scratch_target() and scratch_target().home.name.startswith("dbxml-")
+test_eq(scratch_target().mlflow_tracking_uri, f"sqlite:///{scratch_target().home}/mlflow.db")
 
 # %%
 moved = with_overrides(local, home=Path("/tmp/elsewhere"))

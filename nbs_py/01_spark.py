@@ -41,7 +41,7 @@ import tempfile
 
 from fastcore.test import test_eq, test_fail
 
-from dbxml.config import load_target, with_overrides
+from dbxml.config import load_target, scratch_target
 
 # %% [markdown]
 # ## Java, checked before the JVM is
@@ -146,6 +146,40 @@ test_eq(cached_jars(empty_cache), None)  # a manifest whose files are gone trigg
 test_eq(jars_cache({"DBXML_JARS_CACHE": "/x/jars"}), Path("/x/jars"))
 
 # %% [markdown]
+# ## Quiet logs
+#
+# Spark's default logging prints a dozen warnings on every local start that are about
+# the local setup itself (a loopback hostname, no native Hadoop, Delta tables kept in
+# Hive's metastore in Spark's own format). dbxml's log configuration shows errors only,
+# and silences two Hive metastore loggers whose errors Spark catches and handles.
+
+# %%
+#| export
+LOG4J2_PROPERTIES = """\
+rootLogger.level = error
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
+# Hive's metastore logs errors that Spark then handles: an existing database on
+# CREATE ... IF NOT EXISTS, a Delta schema it retries in Spark's own format.
+logger.hive_alter.name = org.apache.hadoop.hive.metastore.HiveAlterHandler
+logger.hive_alter.level = off
+logger.hive_handler.name = org.apache.hadoop.hive.metastore.RetryingHMSHandler
+logger.hive_handler.level = off
+"""
+
+# %%
+#| export
+def write_log_config(home: Path) -> Path:
+    "Write dbxml's log4j2 configuration into `home`; returns its path."
+    path = Path(home) / "log4j2.properties"
+    path.write_text(LOG4J2_PROPERTIES)
+    return path
+
+# %% [markdown]
 # ## The local session's settings
 #
 # Every setting is here, as data, so it can be read and tested without starting a JVM.
@@ -170,7 +204,8 @@ def local_spark_conf(target: Target,  # a local target (its `home` holds everyth
         "spark.sql.warehouse.dir": str(Path(target.storage_root).resolve()),
         "spark.hadoop.javax.jdo.option.ConnectionURL":
             f"jdbc:derby:;databaseName={home / 'metastore_db'};create=true",
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={home}",
+        "spark.driver.extraJavaOptions": (f"-Dderby.system.home={home} "
+                                          f"-Dlog4j2.configurationFile={(home / 'log4j2.properties').as_uri()}"),
         "spark.sql.shuffle.partitions": "4",
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.enabled": "false",
@@ -183,7 +218,7 @@ def local_spark_conf(target: Target,  # a local target (its `home` holds everyth
     return conf
 
 # %%
-scratch = with_overrides(load_target("local", environ={}), home=Path(tempfile.mkdtemp()))
+scratch = scratch_target()
 conf = local_spark_conf(scratch, jars=["/cache/a.jar", "/cache/b.jar"])
 assert conf["spark.sql.warehouse.dir"].startswith(str(scratch.home))
 assert str(scratch.home) in conf["spark.hadoop.javax.jdo.option.ConnectionURL"]
@@ -217,6 +252,7 @@ def start_local_spark(target: Target,  # a local target
     cache = cache or jars_cache()
     cache.mkdir(parents=True, exist_ok=True)
     Path(target.home).mkdir(parents=True, exist_ok=True)
+    write_log_config(target.home)
     jars = cached_jars(cache)
     builder = SparkSession.builder
     for key, value in local_spark_conf(target, jars, cache).items():
@@ -283,7 +319,7 @@ test_fail(lambda: connect_spark("sc://localhost:1"), contains="no Spark Connect 
 test_fail(lambda: get_spark(load_target("dev", environ={})), contains="runs in a Databricks workspace")
 
 # %% [markdown]
-# A local session on a scratch home writes a Delta table and reads it back. The table
+# A local session on a scratch home (see `scratch_target`) writes a Delta table and reads it back. The table
 # lands under the scratch home, and nothing is written where the process started:
 
 # %%

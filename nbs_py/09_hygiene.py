@@ -1,0 +1,218 @@
+# %% [markdown]
+# # Notebook hygiene
+# > The rules that keep notebooks reviewable, checked the same way by pre-commit and CI.
+#
+# Notebooks are the single source of dbxml, so their state is the project's state. Four
+# rules keep that honest:
+#
+# 1. **Clean notebooks**: every notebook has cell ids and a kernelspec, and carries no
+#    Databricks UI metadata or widget values (a notebook saved from a Databricks Git
+#    folder has all three problems; papermill needs the kernelspec).
+# 2. **A jupytext twin**: every `nbs/X.ipynb` has a `py:percent` twin `nbs_py/X.py` with
+#    the same cells, so a pull request shows plain Python diffs. A missing or stale
+#    twin fails.
+# 3. **Library in sync**: running `nbdev_clean`, `nbdev_export` and the README build
+#    changes nothing, so `dbxml/` and `README.md` are exactly what the notebooks say.
+# 4. **ruff** on the package, the notebooks and the tests (run by `make check`).
+#
+# `dbxml check` runs rules 1 to 3; pre-commit runs the same entry points.
+
+# %%
+#| default_exp hygiene
+
+# %%
+#| export
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jupytext
+
+# %%
+#| hide
+import shutil
+import tempfile
+
+from fastcore.test import test_eq
+
+# %% [markdown]
+# ## Rule 1: clean notebooks
+
+# %%
+#| export
+DATABRICKS_NOTEBOOK_KEY = "application/vnd.databricks.v1+notebook"
+DATABRICKS_CELL_KEY = "application/vnd.databricks.v1+cell"
+
+def notebook_problems(notebook: dict,  # a notebook as parsed JSON
+                     ) -> list[str]:
+    "What is wrong with a notebook's metadata: missing kernelspec or cell ids, Databricks UI state."
+    problems = []
+    metadata = notebook.get("metadata", {})
+    if "kernelspec" not in metadata:
+        problems.append("no kernelspec (papermill cannot run it)")
+    cells = notebook.get("cells", [])
+    missing_ids = sum("id" not in cell for cell in cells)
+    if missing_ids:
+        problems.append(f"{missing_ids} cells without an id")
+    if DATABRICKS_NOTEBOOK_KEY in metadata or any(DATABRICKS_CELL_KEY in cell.get("metadata", {}) for cell in cells):
+        problems.append("Databricks UI metadata (saved from a Databricks Git folder)")
+    if "widgets" in metadata or "widgets" in metadata.get(DATABRICKS_NOTEBOOK_KEY, {}):
+        problems.append("widget state in the metadata")
+    return problems
+
+# %% [markdown]
+# A notebook as this repository keeps it passes; the same notebook as the Databricks UI
+# saves it (no ids, no kernelspec, widget values) fails on each count:
+
+# %%
+clean = {"metadata": {"kernelspec": {"name": "python3"}}, "cells": [{"id": "a1", "metadata": {}}]}
+test_eq(notebook_problems(clean), [])
+from_databricks = {"metadata": {DATABRICKS_NOTEBOOK_KEY: {"widgets": {"month": {"currentValue": "2013-05"}}}},
+                   "cells": [{"metadata": {DATABRICKS_CELL_KEY: {}}}]}
+test_eq(len(notebook_problems(from_databricks)), 4)
+
+# %% [markdown]
+# ## Rule 2: a jupytext twin for every notebook
+#
+# Twins are compared by their cells (type and source), not as text, so the check does
+# not depend on jupytext's version or header.
+
+# %%
+#| export
+def twin_path(notebook_path: Path,  # a notebook under `nbs/`
+              root: Path,  # the repository root
+             ) -> Path:
+    "Where the jupytext twin of `notebook_path` lives: the same place under `nbs_py/`, as `.py`."
+    relative = Path(notebook_path).resolve().relative_to(Path(root).resolve() / "nbs")
+    return Path(root) / "nbs_py" / relative.with_suffix(".py")
+
+def cell_sources(notebook) -> list[tuple[str, str]]:
+    "The (type, source) of each cell: what a twin must agree on."
+    return [(cell.cell_type, cell.source.strip()) for cell in notebook.cells]
+
+def twin_problems(notebook_path: Path, twin: Path) -> list[str]:
+    "Why the twin at `twin` does not match `notebook_path` (missing, or cells differ)."
+    if not twin.is_file():
+        return [f"no jupytext twin {twin} (run `jupytext --sync {notebook_path}`)"]
+    if cell_sources(jupytext.read(notebook_path)) != cell_sources(jupytext.read(twin)):
+        return [f"jupytext twin {twin} is stale (run `jupytext --sync {notebook_path}`)"]
+    return []
+
+# %% [markdown]
+# The repository's own notebooks have up-to-date twins; one changed behind the twin's
+# back is caught:
+
+# %%
+root = Path("..").resolve()
+test_eq(twin_path(root / "nbs" / "00_config.ipynb", root), root / "nbs_py" / "00_config.py")
+test_eq(twin_problems(root / "nbs" / "00_config.ipynb", root / "nbs_py" / "00_config.py"), [])
+scratch = Path(tempfile.mkdtemp())
+edited = jupytext.read(root / "nbs" / "00_config.ipynb")
+edited.cells[-1].source += "\nprint('edited')"
+jupytext.write(edited, scratch / "00_config.ipynb")
+assert "stale" in twin_problems(scratch / "00_config.ipynb", root / "nbs_py" / "00_config.py")[0]
+assert "no jupytext twin" in twin_problems(scratch / "00_config.ipynb", scratch / "missing.py")[0]
+
+# %% [markdown]
+# ## Checking a whole repository
+
+# %%
+#| export
+def repository_notebooks(root: Path) -> list[Path]:
+    "Every notebook under `nbs/`, skipping checkpoints and folders nbdev and Quarto ignore."
+    notebooks = sorted((Path(root) / "nbs").rglob("*.ipynb"))
+    return [path for path in notebooks
+            if not any(part.startswith((".", "_")) for part in path.relative_to(root).parts)]
+
+def hygiene_problems(root: Path | str = ".",  # the repository root
+                    ) -> list[str]:
+    "Every rule 1 and 2 problem in the repository, one line each, naming the file."
+    root = Path(root)
+    problems = []
+    notebooks = repository_notebooks(root)
+    for path in notebooks:
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+        problems += [f"{path.relative_to(root)}: {problem}" for problem in notebook_problems(notebook)]
+        problems += twin_problems(path, twin_path(path, root))
+    twins = {twin_path(path, root).resolve() for path in notebooks}
+    problems += [f"{twin.relative_to(root)}: a twin whose notebook is gone"
+                 for twin in sorted((root / "nbs_py").rglob("*.py")) if twin.resolve() not in twins]
+    return problems
+
+# %%
+test_eq(hygiene_problems(root), [])
+
+# %% [markdown]
+# ## Rule 3: the library and README are in sync
+#
+# The README is built from `nbs/index.ipynb` (its cells, without hidden ones, as
+# Markdown) so that the landing page of the docs and of the repository say the same.
+# The sync check then runs every generator and asks git whether anything changed,
+# untracked files included: what a contributor forgot to regenerate shows up as a
+# changed file.
+
+# %%
+#| export
+def write_readme(root: Path | str = ".") -> Path:
+    "Write `README.md` from `nbs/index.ipynb`: its cells as Markdown, hidden cells left out."
+    root = Path(root)
+    notebook = jupytext.read(root / "nbs" / "index.ipynb")
+    blocks = [cell.source if cell.cell_type == "markdown" else f"```python\n{cell.source}\n```"
+              for cell in notebook.cells if "#| hide" not in cell.source]
+    text = "\n\n".join(blocks) + "\n"
+    readme = root / "README.md"
+    readme.write_text("<!-- generated from nbs/index.ipynb by `dbxml check`: edit the notebook -->\n\n"
+                      + text, encoding="utf-8")
+    return readme
+
+# %%
+#| export
+def regenerate(root: Path | str = ".") -> None:
+    "Run every generator: `nbdev_clean`, `nbdev_export`, the README."
+    tools = Path(sys.executable).parent
+    for tool in ("nbdev_clean", "nbdev_export"):
+        subprocess.run([str(tools / tool)], cwd=root, check=True, capture_output=True)
+    write_readme(root)
+
+def changed_files(root: Path | str = ".") -> list[str]:
+    "What git sees changed or untracked under `root` (ignored files aside)."
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"],
+                            cwd=root, check=True, capture_output=True, text=True).stdout
+    return [line[3:] for line in status.splitlines()]
+
+def sync_problems(root: Path | str = ".") -> list[str]:
+    "Files that regenerating changes: notebooks not cleaned, library not exported, README not rebuilt."
+    before = set(changed_files(root))
+    regenerate(root)
+    return [f"{path}: changed by nbdev_clean, nbdev_export or the README build; commit the result"
+            for path in changed_files(root) if path not in before]
+
+# %% [markdown]
+# In a copy of the repository, editing an exported cell without exporting it is caught:
+
+# %%
+def copy_repository(source: Path) -> Path:
+    "A fresh git repository holding `source`'s tracked files as they are now (for examples)."
+    copy = Path(tempfile.mkdtemp()) / "repo"
+    files = subprocess.run(["git", "ls-files"], cwd=source, capture_output=True, text=True, check=True).stdout
+    for name in files.split():
+        if (source / name).is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source / name, copy / name)
+    git = ["git", "-c", "user.name=x", "-c", "user.email=x@x"]
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "copy"]):
+        subprocess.run(git + command, cwd=copy, check=True)
+    return copy
+
+# %%
+#| slow
+copy = copy_repository(root)
+regenerate(copy)  # the working tree may be ahead of its last commit
+subprocess.run(["git", "-c", "user.name=x", "-c", "user.email=x@x", "commit", "-qam", "regenerated"], cwd=copy)
+test_eq(sync_problems(copy), [])
+notebook = copy / "nbs" / "02_catalog.ipynb"
+notebook.write_text(notebook.read_text().replace("def local_database(", "def local_database_renamed("))
+test_eq([problem.split(":")[0] for problem in sync_problems(copy)], ["dbxml/catalog.py"])
