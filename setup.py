@@ -7,10 +7,10 @@ config = ConfigParser(delimiters=["="])
 config.read("settings.ini", encoding="utf-8")
 cfg = config["DEFAULT"]
 
-licenses = {"apache2": ("Apache Software License 2.0", "OSI Approved :: Apache Software License")}
+
 statuses = ["Planning", "Pre-Alpha", "Alpha", "Beta", "Production/Stable", "Mature", "Inactive"]
 py_versions = ["3.10", "3.11", "3.12"]
-license_name, license_classifier = licenses[cfg["license"]]
+
 min_python = cfg["min_python"]
 
 setuptools.setup(
@@ -21,13 +21,12 @@ setuptools.setup(
     long_description_content_type="text/markdown",
     author=cfg["author"],
     author_email=cfg["author_email"],
-    license=license_name,
+    license="Apache-2.0",
     url=cfg["git_url"],
     keywords=cfg["keywords"].split(),
     classifiers=[
         f"Development Status :: {cfg['status']} - {statuses[int(cfg['status'])]}",
         f"Intended Audience :: {cfg['audience']}",
-        f"License :: {license_classifier}",
         f"Natural Language :: {cfg['language']}",
     ]
     + [f"Programming Language :: Python :: {v}" for v in py_versions[py_versions.index(min_python) :]],

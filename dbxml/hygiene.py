@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +16,8 @@ import jupytext
 
 # %% auto #0
 __all__ = ['DATABRICKS_NOTEBOOK_KEY', 'DATABRICKS_CELL_KEY', 'notebook_problems', 'twin_path', 'cell_sources', 'twin_problems',
-           'repository_notebooks', 'hygiene_problems', 'write_readme', 'regenerate', 'changed_files', 'sync_problems']
+           'repository_notebooks', 'hygiene_problems', 'write_readme', 'regenerate', 'changed_files', 'sync_problems',
+           'git', 'copy_repository']
 
 # %% ../nbs/09_hygiene.ipynb #fd0b3b76
 DATABRICKS_NOTEBOOK_KEY = "application/vnd.databricks.v1+notebook"
@@ -96,8 +99,9 @@ def write_readme(root: Path | str = ".") -> Path:
 def regenerate(root: Path | str = ".") -> None:
     "Run every generator: `nbdev_clean`, `nbdev_export`, the README."
     tools = Path(sys.executable).parent
+    environ = {key: value for key, value in os.environ.items() if key != "IN_TEST"}  # nbdev_export skips under it
     for tool in ("nbdev_clean", "nbdev_export"):
-        subprocess.run([str(tools / tool)], cwd=root, check=True, capture_output=True)
+        subprocess.run([str(tools / tool)], cwd=root, check=True, capture_output=True, env=environ)
     write_readme(root)
 
 def changed_files(root: Path | str = ".") -> list[str]:
@@ -112,3 +116,24 @@ def sync_problems(root: Path | str = ".") -> list[str]:
     regenerate(root)
     return [f"{path}: changed by nbdev_clean, nbdev_export or the README build; commit the result"
             for path in changed_files(root) if path not in before]
+
+# %% ../nbs/09_hygiene.ipynb #578d071f
+def git(*args: str, cwd: Path | str) -> str:
+    "Run git in `cwd` with a throwaway identity (for copies made by tests); return its output."
+    command = ["git", "-c", "user.name=dbxml", "-c", "user.email=dbxml@localhost", *args]
+    return subprocess.run(command, cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+def copy_repository(source: Path | str,  # a git working tree
+                    destination: Path | str,  # a folder that does not exist yet
+                   ) -> Path:
+    "A new git repository at `destination` with `source`'s working tree (ignored files aside), committed."
+    source, destination = Path(source), Path(destination)
+    names = git("ls-files", "--cached", "--others", "--exclude-standard", "-z", cwd=source).split("\0")
+    for name in filter(None, names):
+        if (source / name).is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source / name, destination / name)
+    git("init", "-q", cwd=destination)
+    git("add", "-A", cwd=destination)
+    git("commit", "-qm", f"copy of {source}", cwd=destination)
+    return destination

@@ -25,6 +25,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,7 +35,6 @@ import jupytext
 
 # %%
 #| hide
-import shutil
 import tempfile
 
 from fastcore.test import test_eq
@@ -173,8 +174,9 @@ def write_readme(root: Path | str = ".") -> Path:
 def regenerate(root: Path | str = ".") -> None:
     "Run every generator: `nbdev_clean`, `nbdev_export`, the README."
     tools = Path(sys.executable).parent
+    environ = {key: value for key, value in os.environ.items() if key != "IN_TEST"}  # nbdev_export skips under it
     for tool in ("nbdev_clean", "nbdev_export"):
-        subprocess.run([str(tools / tool)], cwd=root, check=True, capture_output=True)
+        subprocess.run([str(tools / tool)], cwd=root, check=True, capture_output=True, env=environ)
     write_readme(root)
 
 def changed_files(root: Path | str = ".") -> list[str]:
@@ -193,25 +195,36 @@ def sync_problems(root: Path | str = ".") -> list[str]:
 # %% [markdown]
 # In a copy of the repository, editing an exported cell without exporting it is caught:
 
+# %% [markdown]
+# To show a rule failing, break a copy. `copy_repository` copies the working tree as it
+# is (tracked files and new ones, ignored ones aside) into a fresh git repository with
+# one commit; the tests in `tests/` use it the same way.
+
 # %%
-def copy_repository(source: Path) -> Path:
-    "A fresh git repository holding `source`'s tracked files as they are now (for examples)."
-    copy = Path(tempfile.mkdtemp()) / "repo"
-    files = subprocess.run(["git", "ls-files"], cwd=source, capture_output=True, text=True, check=True).stdout
-    for name in files.split():
+#| export
+def git(*args: str, cwd: Path | str) -> str:
+    "Run git in `cwd` with a throwaway identity (for copies made by tests); return its output."
+    command = ["git", "-c", "user.name=dbxml", "-c", "user.email=dbxml@localhost", *args]
+    return subprocess.run(command, cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+def copy_repository(source: Path | str,  # a git working tree
+                    destination: Path | str,  # a folder that does not exist yet
+                   ) -> Path:
+    "A new git repository at `destination` with `source`'s working tree (ignored files aside), committed."
+    source, destination = Path(source), Path(destination)
+    names = git("ls-files", "--cached", "--others", "--exclude-standard", "-z", cwd=source).split("\0")
+    for name in filter(None, names):
         if (source / name).is_file():
-            (copy / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source / name, copy / name)
-    git = ["git", "-c", "user.name=x", "-c", "user.email=x@x"]
-    for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "copy"]):
-        subprocess.run(git + command, cwd=copy, check=True)
-    return copy
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source / name, destination / name)
+    git("init", "-q", cwd=destination)
+    git("add", "-A", cwd=destination)
+    git("commit", "-qm", f"copy of {source}", cwd=destination)
+    return destination
 
 # %%
 #| slow
-copy = copy_repository(root)
-regenerate(copy)  # the working tree may be ahead of its last commit
-subprocess.run(["git", "-c", "user.name=x", "-c", "user.email=x@x", "commit", "-qam", "regenerated"], cwd=copy)
+copy = copy_repository(root, Path(tempfile.mkdtemp()) / "repo")
 test_eq(sync_problems(copy), [])
 notebook = copy / "nbs" / "02_catalog.ipynb"
 notebook.write_text(notebook.read_text().replace("def local_database(", "def local_database_renamed("))

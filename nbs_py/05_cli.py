@@ -1,0 +1,151 @@
+# %% [markdown]
+# # Command line
+# > `dbxml`: one command for people and for CI, with errors that say what to do.
+#
+# Every subcommand takes `--target` (default: `DBXML_TARGET`, then `dbxml.toml`'s
+# default). A `DbxmlError` anywhere is printed as one line, `dbxml: <message>`, with
+# exit status 1; anything else is a bug and keeps its traceback. Subcommands import
+# what they need when they run, so `dbxml --help` and `dbxml check` start quickly and
+# never load Spark or MLflow.
+
+# %%
+#| default_exp cli
+
+# %%
+#| export
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dbxml.config import DbxmlError, load_target, target_values
+
+# %%
+#| hide
+import contextlib
+import io
+
+from fastcore.test import test_eq
+
+# %% [markdown]
+# ## Subcommands
+#
+# Each subcommand is a plain function of the parsed arguments that returns an exit
+# status, so it can be called and tested without a shell.
+
+# %%
+#| export
+def show_target(args: argparse.Namespace) -> int:
+    "`dbxml info`: print the resolved target, one field a line."
+    target = load_target(args.target)
+    print(f"target: {target.name}")
+    for field, value in target_values(target).items():
+        print(f"  {field}: {value}")
+    return 0
+
+# %%
+#| export
+def doctor(args: argparse.Namespace) -> int:
+    "`dbxml doctor`: check the prerequisites of a target; every failing check is printed."
+    from dbxml.spark import cached_jars, check_java, jars_cache
+
+    target = load_target(args.target)
+    checks = [("python", lambda: "%d.%d" % sys.version_info[:2])]
+    if target.is_local:
+        checks += [("java", lambda: f"Java {check_java()}"),
+                   ("delta jars", lambda: "cached" if cached_jars(jars_cache()) else
+                                            "not cached yet: the first Spark start fetches them from Maven Central")]
+    failures = 0
+    for name, check in checks:
+        try:
+            print(f"ok    {name}: {check()}")
+        except DbxmlError as error:
+            failures += 1
+            print(f"FAIL  {name}: {error}", file=sys.stderr)
+    if sys.version_info[:2] < (3, 10) or sys.version_info[:2] > (3, 12):
+        raise DbxmlError("dbxml supports Python 3.10 to 3.12.")
+    if failures:
+        raise DbxmlError(f"{failures} prerequisite(s) missing for target {target.name!r}; see above.")
+    return 0
+
+# %%
+#| export
+def smoke(args: argparse.Namespace) -> int:
+    "`dbxml smoke`: run the smoke job (Spark, Delta Lake, MLflow) on the target."
+    from dbxml.smoke import run_smoke
+
+    result = run_smoke(load_target(args.target), rows=args.rows)
+    print(f"wrote and read {result['rows']} rows: {result['table']} (Delta version {result['delta_version']})")
+    print(f"MLflow run {result['run_id']} in {result['tracking_uri']}")
+    return 0
+
+# %%
+#| export
+def check(args: argparse.Namespace) -> int:
+    "`dbxml check`: the notebook hygiene rules, then (unless `--no-sync`) the sync check."
+    from dbxml.hygiene import hygiene_problems, sync_problems
+
+    root = Path(args.root)
+    problems = hygiene_problems(root) + ([] if args.no_sync else sync_problems(root))
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        raise DbxmlError(f"{len(problems)} notebook hygiene problem(s); see above.")
+    print("notebooks clean, twins current" + ("" if args.no_sync else ", library and README in sync"))
+    return 0
+
+# %% [markdown]
+# ## The parser and `main`
+
+# %%
+#| export
+def parser() -> argparse.ArgumentParser:
+    "The `dbxml` argument parser."
+    main_parser = argparse.ArgumentParser(prog="dbxml", description="dbxml: notebook-native MLOps for Databricks.")
+    commands = main_parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, function, help):
+        command = commands.add_parser(name, help=help, description=help)
+        command.add_argument("--target", help="target from dbxml.toml (default: DBXML_TARGET, then the file's default)")
+        command.set_defaults(function=function)
+        return command
+
+    add("info", show_target, "show the resolved target")
+    add("doctor", doctor, "check the prerequisites (Python, Java, Delta jars)")
+    add("smoke", smoke, "run the smoke job: Spark, Delta Lake and MLflow together").add_argument(
+        "--rows", type=int, default=1000, help="rows to write (default: 1000)")
+    checker = add("check", check, "check notebook hygiene and that library and README are in sync")
+    checker.add_argument("--root", default=".", help="repository root (default: .)")
+    checker.add_argument("--no-sync", action="store_true", help="skip the sync check (it rewrites generated files)")
+    return main_parser
+
+# %%
+#| export
+def main(argv: list[str] | None = None,  # arguments (default: `sys.argv[1:]`)
+        ) -> int:
+    "Run the `dbxml` command line; a `DbxmlError` becomes one line on stderr and exit status 1."
+    args = parser().parse_args(argv)
+    try:
+        return args.function(args)
+    except DbxmlError as error:
+        print(f"dbxml: {error}", file=sys.stderr)
+        return 1
+
+# %% [markdown]
+# A mistyped target is one line that lists the valid ones, and a non-zero status:
+
+# %%
+stderr = io.StringIO()
+with contextlib.redirect_stderr(stderr):
+    status = main(["info", "--target", "stagging"])
+test_eq(status, 1)
+test_eq(stderr.getvalue().splitlines(),
+        ["dbxml: unknown target 'stagging'. Valid targets: local, connect, dev, staging, prod "
+         f"(from {Path('../dbxml.toml').resolve()})."])
+
+# %%
+stdout = io.StringIO()
+with contextlib.redirect_stdout(stdout):
+    test_eq(main(["info", "--target", "prod"]), 0)
+assert "  mlflow_registry_uri: databricks-uc" in stdout.getvalue().splitlines()

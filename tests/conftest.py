@@ -1,0 +1,30 @@
+"Shared fixtures: a copy of the repository to break things in, and a scratch home for local runs."
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dbxml.hygiene import copy_repository
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def repo_copy(tmp_path):
+    "A new git repository holding this working tree's files (tracked and untracked, not ignored), committed."
+    return copy_repository(ROOT, tmp_path / "repo")
+
+
+def run_tool(name, *args, cwd=ROOT, env=None, timeout=600):
+    "Run a console script of this environment; return the completed process (text output)."
+    return subprocess.run([str(BIN / name), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture
+def local_env(tmp_path):
+    "Environment for a dbxml process whose local home is a fresh folder."
+    return {**os.environ, "DBXML_HOME": str(tmp_path / "home"), "DBXML_TARGET": "local"}

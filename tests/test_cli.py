@@ -1,0 +1,61 @@
+"""The command line as a user meets it: clear one-line errors, and a smoke job whose
+tables persist across processes inside the target's home and nowhere else."""
+import os
+import shutil
+import sys
+
+from conftest import ROOT, run_tool
+
+
+def assert_one_clear_line(result, *fragments):
+    "A failed command printed exactly one line, `dbxml: ...`, containing every fragment, and no traceback."
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dbxml: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_unknown_target_lists_the_valid_ones():
+    result = run_tool("dbxml", "info", "--target", "stagging")
+    assert_one_clear_line(result, "unknown target 'stagging'", "Valid targets: local, connect, dev, staging, prod")
+
+
+def test_malformed_override_names_the_field_and_the_valid_values():
+    result = run_tool("dbxml", "info", env={**os.environ, "DBXML_SPARK": "yarn"})
+    assert_one_clear_line(result, "spark = 'yarn' is not valid", "local, connect, databricks")
+
+
+def test_malformed_config_file_is_reported_with_its_path(tmp_path):
+    broken = tmp_path / "dbxml.toml"
+    broken.write_text("[targets.local\nspark = 'local'\n")
+    result = run_tool("dbxml", "info", env={**os.environ, "DBXML_CONFIG": str(broken)})
+    assert_one_clear_line(result, f"{broken} is not valid TOML")
+
+
+def test_missing_java_is_explained_before_spark_starts(local_env):
+    env = {key: value for key, value in local_env.items() if key != "JAVA_HOME"}
+    env["PATH"] = os.path.dirname(sys.executable)  # the venv's tools, and no java
+    assert shutil.which("java", path=env["PATH"]) is None
+    result = run_tool("dbxml", "smoke", env=env)
+    assert_one_clear_line(result, "Java 17 is required", "Install OpenJDK 17")
+
+
+def test_databricks_target_refuses_to_run_locally(local_env):
+    result = run_tool("dbxml", "smoke", "--target", "dev", env=local_env)
+    assert_one_clear_line(result, "target 'dev' runs in a Databricks workspace")
+
+
+def test_smoke_job_tables_persist_across_processes_inside_the_home(local_env, tmp_path):
+    workdir = tmp_path / "elsewhere"
+    workdir.mkdir()
+    env = {**local_env, "DBXML_CONFIG": str(ROOT / "dbxml.toml")}
+    first = run_tool("dbxml", "smoke", "--rows", "42", cwd=workdir, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "wrote and read 42 rows: local__flights.smoke_numbers (Delta version 0)" in first.stdout
+    second = run_tool("dbxml", "smoke", "--rows", "42", cwd=workdir, env=env)  # a new process, a new JVM
+    assert second.returncode == 0, second.stderr
+    assert "(Delta version 1)" in second.stdout  # it found the first process's table in the metastore
+    home = tmp_path / "home"
+    assert {"warehouse", "metastore_db", "mlflow.db", "derby.log", "mlartifacts"} <= {p.name for p in home.iterdir()}
+    assert list(workdir.iterdir()) == []  # no metastore_db, spark-warehouse or mlruns where the process ran

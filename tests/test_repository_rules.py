@@ -1,0 +1,65 @@
+"""The repository's own rules, each shown to fail when broken: notebooks are tests,
+the library is exported, twins are current, notebooks are clean."""
+import json
+
+from conftest import run_tool
+
+CONFIG_NOTEBOOK = "nbs/00_config.ipynb"
+
+
+def edit_notebook(path, old, new):
+    "Replace `old` by `new` in one cell of the notebook at `path` (the cell must contain it)."
+    notebook = json.loads(path.read_text())
+    cells = [cell for cell in notebook["cells"] if old in "".join(cell["source"])]
+    assert cells, f"{old!r} not found in {path}"
+    cells[0]["source"] = "".join(cells[0]["source"]).replace(old, new)
+    path.write_text(json.dumps(notebook, indent=1) + "\n")
+
+
+def test_the_real_tree_passes_the_hygiene_check():
+    result = run_tool("dbxml", "check", "--no-sync")
+    assert result.returncode == 0, result.stderr
+
+
+def test_nbdev_test_fails_when_an_exported_function_breaks(repo_copy):
+    assert run_tool("nbdev_test", "--path", CONFIG_NOTEBOOK, cwd=repo_copy).returncode == 0
+    # break the validation: every identifier is accepted
+    edit_notebook(repo_copy / CONFIG_NOTEBOOK, 'if not isinstance(value, str) or not IDENTIFIER.fullmatch(value)',
+                  'if False and not IDENTIFIER.fullmatch(value)')
+    result = run_tool("nbdev_test", "--path", CONFIG_NOTEBOOK, cwd=repo_copy)
+    assert result.returncode != 0
+    assert "00_config.ipynb" in result.stderr + result.stdout
+
+
+def test_sync_check_fails_when_a_notebook_is_edited_without_export(repo_copy):
+    assert run_tool("dbxml", "check", "--root", str(repo_copy)).returncode == 0
+    edit_notebook(repo_copy / CONFIG_NOTEBOOK, "def find_config(", "def locate_config(")
+    # keep the twin current, so that only the missing export is wrong
+    assert run_tool("jupytext", "--sync", CONFIG_NOTEBOOK, cwd=repo_copy).returncode == 0
+    result = run_tool("dbxml", "check", "--root", str(repo_copy))
+    assert result.returncode == 1
+    assert "dbxml/config.py: changed by nbdev_clean, nbdev_export" in result.stderr
+
+
+def test_hygiene_check_fails_on_a_notebook_saved_by_databricks(repo_copy):
+    path = repo_copy / "nbs" / "02_catalog.ipynb"
+    notebook = json.loads(path.read_text())
+    for cell in notebook["cells"]:
+        cell.pop("id")
+        cell["metadata"]["application/vnd.databricks.v1+cell"] = {"title": ""}
+    notebook["metadata"] = {"application/vnd.databricks.v1+notebook": {
+        "notebookName": "02_catalog", "widgets": {"month": {"currentValue": "2013-05"}}}}
+    path.write_text(json.dumps(notebook))
+    result = run_tool("dbxml", "check", "--no-sync", "--root", str(repo_copy))
+    assert result.returncode == 1
+    for problem in ["no kernelspec", "cells without an id", "Databricks UI metadata", "widget state"]:
+        assert f"nbs/02_catalog.ipynb: {problem}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_hygiene_check_fails_on_a_missing_or_stale_twin(repo_copy):
+    (repo_copy / "nbs_py" / "01_spark.py").unlink()
+    edit_notebook(repo_copy / "nbs" / "02_catalog.ipynb", "def local_database(", "def local_db(")
+    result = run_tool("dbxml", "check", "--no-sync", "--root", str(repo_copy))
+    assert result.returncode == 1
+    assert "no jupytext twin" in result.stderr and "nbs_py/02_catalog.py is stale" in result.stderr
