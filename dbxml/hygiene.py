@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import jupytext
@@ -48,15 +49,18 @@ def twin_path(notebook_path: Path,  # a notebook under `nbs/`
     relative = Path(notebook_path).resolve().relative_to(Path(root).resolve() / "nbs")
     return Path(root) / "nbs_py" / relative.with_suffix(".py")
 
-def cell_sources(notebook) -> list[tuple[str, str]]:
-    "The (type, source) of each cell: what a twin must agree on."
+def cell_sources(path: Path) -> list[tuple[str, str]]:
+    "The (type, source) of each cell of the notebook or twin at `path`: what a twin must agree on."
+    with warnings.catch_warnings():  # a notebook without cell ids is rule 1's to report
+        warnings.simplefilter("ignore")
+        notebook = jupytext.read(path)
     return [(cell.cell_type, cell.source.strip()) for cell in notebook.cells]
 
 def twin_problems(notebook_path: Path, twin: Path) -> list[str]:
     "Why the twin at `twin` does not match `notebook_path` (missing, or cells differ)."
     if not twin.is_file():
         return [f"no jupytext twin {twin} (run `jupytext --sync {notebook_path}`)"]
-    if cell_sources(jupytext.read(notebook_path)) != cell_sources(jupytext.read(twin)):
+    if cell_sources(notebook_path) != cell_sources(twin):
         return [f"jupytext twin {twin} is stale (run `jupytext --sync {notebook_path}`)"]
     return []
 

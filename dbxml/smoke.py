@@ -42,5 +42,7 @@ def run_smoke(target: Target,  # where to run
             warnings.simplefilter("ignore", UserWarning)
             dataset = mlflow.data.load_delta(table_name=name, version=version)
         mlflow.log_input(dataset, context="smoke")
-    return {"table": name, "rows": read_back, "delta_version": version, "run_id": run.info.run_id,
-            "tracking_uri": target.mlflow_tracking_uri}
+        result = {"table": name, "rows": read_back, "delta_version": version, "run_id": run.info.run_id,
+                  "tracking_uri": target.mlflow_tracking_uri}
+        mlflow.log_dict(result, "smoke.json")  # an artifact, so the artifact store is exercised too
+    return result

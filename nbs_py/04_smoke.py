@@ -57,8 +57,10 @@ def run_smoke(target: Target,  # where to run
             warnings.simplefilter("ignore", UserWarning)
             dataset = mlflow.data.load_delta(table_name=name, version=version)
         mlflow.log_input(dataset, context="smoke")
-    return {"table": name, "rows": read_back, "delta_version": version, "run_id": run.info.run_id,
-            "tracking_uri": target.mlflow_tracking_uri}
+        result = {"table": name, "rows": read_back, "delta_version": version, "run_id": run.info.run_id,
+                  "tracking_uri": target.mlflow_tracking_uri}
+        mlflow.log_dict(result, "smoke.json")  # an artifact, so the artifact store is exercised too
+    return result
 
 # %% [markdown]
 # On a scratch home the job writes, reads, and logs a run whose dataset input names the
@@ -76,5 +78,6 @@ test_eq(run.data.metrics["rows_read"], 50)
 dataset = run.inputs.dataset_inputs[0].dataset
 test_eq(dataset.source_type, "delta_table")
 test_eq(dataset.name, f"{first['table']}@v{first['delta_version']}")
+test_eq(mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/smoke.json")["rows"], 50)
 again = run_smoke(scratch, rows=50)
 test_eq((again["rows"], again["delta_version"]), (50, first["delta_version"] + 1))

@@ -52,7 +52,8 @@ def test_hygiene_check_fails_on_a_notebook_saved_by_databricks(repo_copy):
     path.write_text(json.dumps(notebook))
     result = run_tool("dbxml", "check", "--no-sync", "--root", str(repo_copy))
     assert result.returncode == 1
-    for problem in ["no kernelspec", "cells without an id", "Databricks UI metadata", "widget state"]:
+    cells = len(notebook["cells"])
+    for problem in ["no kernelspec", f"{cells} cells without an id", "Databricks UI metadata", "widget state"]:
         assert f"nbs/02_catalog.ipynb: {problem}" in result.stderr
     assert "Traceback" not in result.stderr
 
