@@ -6,12 +6,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+
+from pyspark.sql import SparkSession
 
 from .config import DbxmlError, Target, check_identifier
-
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
 
 # %% auto #0
 __all__ = ['TableName', 'local_database', 'parse_table_name', 'table_name', 'ensure_schema']

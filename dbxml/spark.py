@@ -10,12 +10,11 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping
 
-from .config import DbxmlError, Target
+from pyspark.sql import SparkSession
 
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+from .config import DbxmlError, Target, load_target
 
 # %% auto #0
 __all__ = ['MIN_JAVA', 'LOG4J2_PROPERTIES', 'find_java', 'java_major_version', 'check_java', 'jars_cache', 'jars_manifest',
@@ -146,8 +145,6 @@ def start_local_spark(target: Target,  # a local target
                      ) -> SparkSession:
     "A new classic local Delta session for `target`; the first start resolves and records Delta's jars."
     from delta import configure_spark_with_delta_pip
-    from pyspark.sql import SparkSession
-
     check_java()
     cache = cache or jars_cache()
     cache.mkdir(parents=True, exist_ok=True)
@@ -169,12 +166,9 @@ def start_local_spark(target: Target,  # a local target
 def get_spark(target: Target | None = None,  # where to run (default: `load_target()`)
              ) -> SparkSession:
     "The Spark session for `target`: Databricks' own, a Spark Connect client, or local Delta."
-    from pyspark.sql import SparkSession
-
     if on_databricks():
         return SparkSession.builder.getOrCreate()
     if target is None:
-        from dbxml.config import load_target
         target = load_target()
     if target.spark == "databricks":
         raise DbxmlError(f"target {target.name!r} runs in a Databricks workspace. Run it there through "
@@ -196,8 +190,6 @@ def connect_spark(remote: str,  # a Spark Connect URL, e.g. `sc://localhost:1500
     "A Spark Connect session for `remote`; a `DbxmlError` at once if nothing listens there."
     import socket
     from urllib.parse import urlparse
-
-    from pyspark.sql import SparkSession
 
     address = urlparse(remote.replace("sc://", "http://", 1))
     try:

@@ -13,8 +13,9 @@
 #   all live under the target's `home`, so no `metastore_db/` or `spark-warehouse/`
 #   appears wherever the process happened to start.
 #
-# Importing this module starts nothing: pyspark is imported inside the functions, so
-# `import dbxml.spark` stays cheap and safe in a docs build.
+# Importing this module starts nothing: it imports pyspark's Python side (about 0.2 s)
+# but launches no JVM until `get_spark` is called, so a docs build or `dbxml --help`
+# stays cheap and safe.
 
 # %%
 #| default_exp spark
@@ -28,12 +29,11 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping
 
-from dbxml.config import DbxmlError, Target
+from pyspark.sql import SparkSession
 
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+from dbxml.config import DbxmlError, Target, load_target
 
 # %%
 #| hide
@@ -41,7 +41,7 @@ import tempfile
 
 from fastcore.test import test_eq, test_fail
 
-from dbxml.config import load_target, scratch_target
+from dbxml.config import scratch_target
 
 # %% [markdown]
 # ## Java, checked before the JVM is
@@ -246,8 +246,6 @@ def start_local_spark(target: Target,  # a local target
                      ) -> SparkSession:
     "A new classic local Delta session for `target`; the first start resolves and records Delta's jars."
     from delta import configure_spark_with_delta_pip
-    from pyspark.sql import SparkSession
-
     check_java()
     cache = cache or jars_cache()
     cache.mkdir(parents=True, exist_ok=True)
@@ -270,12 +268,9 @@ def start_local_spark(target: Target,  # a local target
 def get_spark(target: Target | None = None,  # where to run (default: `load_target()`)
              ) -> SparkSession:
     "The Spark session for `target`: Databricks' own, a Spark Connect client, or local Delta."
-    from pyspark.sql import SparkSession
-
     if on_databricks():
         return SparkSession.builder.getOrCreate()
     if target is None:
-        from dbxml.config import load_target
         target = load_target()
     if target.spark == "databricks":
         raise DbxmlError(f"target {target.name!r} runs in a Databricks workspace. Run it there through "
@@ -303,8 +298,6 @@ def connect_spark(remote: str,  # a Spark Connect URL, e.g. `sc://localhost:1500
     "A Spark Connect session for `remote`; a `DbxmlError` at once if nothing listens there."
     import socket
     from urllib.parse import urlparse
-
-    from pyspark.sql import SparkSession
 
     address = urlparse(remote.replace("sc://", "http://", 1))
     try:

@@ -17,12 +17,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+
+from pyspark.sql import SparkSession
 
 from dbxml.config import DbxmlError, Target, check_identifier
-
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
 
 # %%
 #| hide
