@@ -12,9 +12,11 @@ from pyspark.sql import SparkSession
 from .config import DbxmlError, Target, check_identifier
 
 # %% auto #0
-__all__ = ['TableName', 'local_database', 'parse_table_name', 'table_name', 'ensure_schema']
+__all__ = ['LOCAL_CATALOG', 'TableName', 'local_database', 'parse_table_name', 'table_name', 'ensure_schema']
 
 # %% ../nbs/02_catalog.ipynb #b6ef3751
+LOCAL_CATALOG = "spark_catalog"  # the only catalog Delta Lake supports in open-source Spark
+
 @dataclass(frozen=True)
 class TableName:
     "A table's name on every target."
@@ -31,8 +33,8 @@ class TableName:
         return f"{self.catalog}.{self.schema}.{self.table}"
 
     def local(self) -> str:
-        "The name local Spark uses: catalog and schema folded into one database, `catalog__schema.table`."
-        return f"{local_database(self.catalog, self.schema)}.{self.table}"
+        "The name local Spark uses: catalog and schema folded into one database of `spark_catalog`."
+        return f"{LOCAL_CATALOG}.{local_database(self.catalog, self.schema)}.{self.table}"
 
     def on(self, target: Target) -> str:
         "The name to hand Spark on `target`."

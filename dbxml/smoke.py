@@ -40,8 +40,7 @@ def run_smoke(target: Target,  # where to run
         mlflow.log_metrics({"rows_written": rows, "rows_read": read_back, "delta_version": version})
         with warnings.catch_warnings():  # MLflow's hint about integer columns concerns models, not inputs
             warnings.simplefilter("ignore", UserWarning)
-            dataset = mlflow.data.load_delta(table_name=name, version=version)
-        mlflow.log_input(dataset, context="smoke")
+            mlflow.log_input(mlflow.data.load_delta(table_name=name, version=version), context="smoke")
         result = {"table": name, "rows": read_back, "delta_version": version, "run_id": run.info.run_id,
                   "tracking_uri": target.mlflow_tracking_uri}
         mlflow.log_dict(result, "smoke.json")  # an artifact, so the artifact store is exercised too

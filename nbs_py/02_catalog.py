@@ -6,6 +6,9 @@
 # logs all speak them. Locally Delta's catalog can only be `spark_catalog`, so the
 # catalog and schema fold into one database name, `catalog__schema`: deterministic,
 # reversible, and unique because `dbxml.config` forbids double underscores in names.
+# Local names keep three parts too (`spark_catalog.catalog__schema.table`), so tools
+# that read the first part as a catalog, such as MLflow's dataset lineage, see the
+# local metastore for what it is rather than mistaking it for Unity Catalog.
 # Everything that reads or writes a table asks this module for its name; nothing
 # builds one by hand.
 
@@ -30,6 +33,8 @@ from dbxml.config import load_target, scratch_target
 
 # %%
 #| export
+LOCAL_CATALOG = "spark_catalog"  # the only catalog Delta Lake supports in open-source Spark
+
 @dataclass(frozen=True)
 class TableName:
     "A table's name on every target."
@@ -46,8 +51,8 @@ class TableName:
         return f"{self.catalog}.{self.schema}.{self.table}"
 
     def local(self) -> str:
-        "The name local Spark uses: catalog and schema folded into one database, `catalog__schema.table`."
-        return f"{local_database(self.catalog, self.schema)}.{self.table}"
+        "The name local Spark uses: catalog and schema folded into one database of `spark_catalog`."
+        return f"{LOCAL_CATALOG}.{local_database(self.catalog, self.schema)}.{self.table}"
 
     def on(self, target: Target) -> str:
         "The name to hand Spark on `target`."
@@ -66,7 +71,7 @@ def local_database(catalog: str, schema: str) -> str:
 # %%
 name = TableName("dev", "flights", "silver_flights")
 test_eq(name.unity(), "dev.flights.silver_flights")
-test_eq(name.local(), "dev__flights.silver_flights")
+test_eq(name.local(), "spark_catalog.dev__flights.silver_flights")
 test_fail(lambda: TableName("dev", "my__flights", "t"), contains="not a valid name")
 test_fail(lambda: TableName("dev", "flights", "t; DROP TABLE x"), contains="not a valid name")
 
@@ -102,7 +107,7 @@ def table_name(target: Target,  # where the table lives
 # %%
 prod, local = load_target("prod", environ={}), load_target("local", environ={})
 test_eq(table_name(prod, "bronze_flights").on(prod), "dbxml_prod.flights.bronze_flights")
-test_eq(table_name(local, "bronze_flights").on(local), "local__flights.bronze_flights")
+test_eq(table_name(local, "bronze_flights").on(local), "spark_catalog.local__flights.bronze_flights")
 
 # %% [markdown]
 # ## Creating the schema

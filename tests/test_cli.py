@@ -52,7 +52,7 @@ def test_smoke_job_tables_persist_across_processes_inside_the_home(local_env, tm
     env = {**local_env, "DBXML_CONFIG": str(ROOT / "dbxml.toml")}
     first = run_tool("dbxml", "smoke", "--rows", "42", cwd=workdir, env=env)
     assert first.returncode == 0, first.stderr
-    assert "wrote and read 42 rows: local__flights.smoke_numbers (Delta version 0)" in first.stdout
+    assert "wrote and read 42 rows: spark_catalog.local__flights.smoke_numbers (Delta version 0)" in first.stdout
     second = run_tool("dbxml", "smoke", "--rows", "42", cwd=workdir, env=env)  # a new process, a new JVM
     assert second.returncode == 0, second.stderr
     assert "(Delta version 1)" in second.stdout  # it found the first process's table in the metastore
