@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from pathlib import Path
 
 from .config import DbxmlError, load_target, target_values
 
 # %% auto #0
-__all__ = ['show_target', 'doctor', 'smoke', 'check', 'parser', 'main']
+__all__ = ['show_target', 'doctor', 'smoke', 'check', 'spark_server', 'parser', 'main']
 
 # %% ../nbs/05_cli.ipynb #cb3d9f8c
 def show_target(args: argparse.Namespace) -> int:
@@ -71,6 +72,23 @@ def check(args: argparse.Namespace) -> int:
     print("notebooks clean, twins current" + ("" if args.no_sync else ", library and README in sync"))
     return 0
 
+# %% ../nbs/05_cli.ipynb #ed842e30
+def spark_server(args: argparse.Namespace) -> int:
+    "`dbxml spark-server`: serve the target's local lakehouse over Spark Connect until interrupted."
+    from dbxml.spark import connect_server
+
+    target = load_target(args.target)
+    if not target.is_local:
+        raise DbxmlError(f"target {target.name!r} runs on Databricks, which serves Spark Connect itself.")
+    with connect_server(target, port=args.port) as url:
+        print(f"Spark Connect server for target {target.name!r} at {url} (home {target.home}); Ctrl-C stops it.")
+        print(f"Connect with: DBXML_TARGET=connect DBXML_SPARK_REMOTE={url} dbxml ...", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print("stopping")
+    return 0
+
 # %% ../nbs/05_cli.ipynb #3e985564
 def parser() -> argparse.ArgumentParser:
     "The `dbxml` argument parser."
@@ -87,6 +105,8 @@ def parser() -> argparse.ArgumentParser:
     add("doctor", doctor, "check the prerequisites (Python, Java, Delta jars)")
     add("smoke", smoke, "run the smoke job: Spark, Delta Lake and MLflow together").add_argument(
         "--rows", type=int, default=1000, help="rows to write (default: 1000)")
+    add("spark-server", spark_server, "serve the local lakehouse over Spark Connect").add_argument(
+        "--port", type=int, default=15002, help="gRPC port (default: 15002)")
     checker = add("check", check, "check notebook hygiene and that library and README are in sync")
     checker.add_argument("--root", default=".", help="repository root (default: .)")
     checker.add_argument("--no-sync", action="store_true", help="skip the sync check (it rewrites generated files)")

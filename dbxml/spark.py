@@ -5,10 +5,13 @@
 # %% ../nbs/01_spark.ipynb #925c4909
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import socket
 import subprocess
+import time
 from pathlib import Path
 from typing import Mapping
 
@@ -17,9 +20,10 @@ from pyspark.sql import SparkSession
 from .config import DbxmlError, Target, load_target
 
 # %% auto #0
-__all__ = ['MIN_JAVA', 'LOG4J2_PROPERTIES', 'find_java', 'java_major_version', 'check_java', 'jars_cache', 'jars_manifest',
-           'cached_jars', 'write_log_config', 'local_spark_conf', 'on_databricks', 'start_local_spark', 'get_spark',
-           'connect_spark']
+__all__ = ['MIN_JAVA', 'LOG4J2_PROPERTIES', 'CONNECT_SERVER_CLASS', 'find_java', 'java_major_version', 'check_java', 'jars_cache',
+           'jars_manifest', 'cached_jars', 'write_log_config', 'local_spark_conf', 'on_databricks', 'start_local_spark',
+           'get_spark', 'wait_for_port', 'connect_spark', 'ensure_delta_jars', 'connect_server_command',
+           'connect_server']
 
 # %% ../nbs/01_spark.ipynb #217e6cad
 MIN_JAVA = 17
@@ -183,18 +187,79 @@ def get_spark(target: Target | None = None,  # where to run (default: `load_targ
         active.stop()
     return start_local_spark(target)
 
+# %% ../nbs/01_spark.ipynb #55ba7245
+def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Popen | None = None) -> bool:
+    "True once something accepts connections at `host:port`; False after `timeout` s or if `process` exits."
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and (process is None or process.poll() is None):
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.25)
+    return False
+
 # %% ../nbs/01_spark.ipynb #1cf45a76
 def connect_spark(remote: str,  # a Spark Connect URL, e.g. `sc://localhost:15002`
                   timeout: float = 3.0,  # seconds to wait for the server's port
                  ) -> SparkSession:
     "A Spark Connect session for `remote`; a `DbxmlError` at once if nothing listens there."
-    import socket
     from urllib.parse import urlparse
 
     address = urlparse(remote.replace("sc://", "http://", 1))
-    try:
-        socket.create_connection((address.hostname, address.port or 15002), timeout=timeout).close()
-    except OSError as error:
-        raise DbxmlError(f"no Spark Connect server answers at {remote} ({error.strerror or error}). "
-                         "Start one with `dbxml spark-server`, or check the target's spark_remote.") from None
+    if not wait_for_port(address.hostname, address.port or 15002, timeout):
+        raise DbxmlError(f"no Spark Connect server answers at {remote}. "
+                         "Start one with `dbxml spark-server`, or check the target's spark_remote.")
     return SparkSession.builder.remote(remote).getOrCreate()
+
+# %% ../nbs/01_spark.ipynb #613a0c30
+CONNECT_SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+
+def ensure_delta_jars(cache: Path | None = None) -> list[str]:
+    "The resolved Delta jar files, resolving them once (through a short local session) if not cached."
+    cache = cache or jars_cache()
+    jars = cached_jars(cache)
+    if jars is None:
+        from dbxml.config import scratch_target
+        start_local_spark(scratch_target(), cache).stop()
+        jars = cached_jars(cache)
+    return jars
+
+def connect_server_command(target: Target,  # a local target whose home the server serves
+                           port: int = 15002,  # the gRPC port to listen on
+                           jars: list[str] | None = None,  # resolved Delta jars (default: `ensure_delta_jars()`)
+                          ) -> list[str]:
+    "The `spark-submit` command line that starts a Spark Connect server for `target`."
+    import pyspark
+
+    conf = local_spark_conf(target, jars if jars is not None else ensure_delta_jars())
+    conf |= {"spark.connect.grpc.binding.port": str(port), "spark.app.name": f"dbxml-connect-{target.name}"}
+    command = [str(Path(pyspark.__file__).parent / "bin" / "spark-submit"), "--class", CONNECT_SERVER_CLASS]
+    for key, value in conf.items():
+        command += ["--conf", f"{key}={value}"]
+    return command + ["spark-internal"]
+
+# %% ../nbs/01_spark.ipynb #8586eab0
+@contextlib.contextmanager
+def connect_server(target: Target,  # a local target whose home the server serves
+                   port: int = 15002,  # the gRPC port
+                   timeout: float = 180,  # seconds to wait for the server to listen
+                  ):
+    "Run a local Spark Connect server for `target` while the block runs; yields its `sc://` URL."
+    check_java()
+    Path(target.home).mkdir(parents=True, exist_ok=True)
+    write_log_config(target.home)
+    log = Path(target.home) / "connect-server.log"
+    with open(log, "w") as output:
+        server = subprocess.Popen(connect_server_command(target, port), stdout=output, stderr=subprocess.STDOUT)
+    try:
+        if not wait_for_port("localhost", port, timeout, server):
+            raise DbxmlError(f"the Spark Connect server did not start on port {port} within {timeout:.0f} s "
+                             f"(exit status {server.poll()}); its log is {log}.")
+        yield f"sc://localhost:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()

@@ -24,10 +24,13 @@
 #| export
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import socket
 import subprocess
+import time
 from pathlib import Path
 from typing import Mapping
 
@@ -63,6 +66,7 @@ def find_java(environ: Mapping[str, str] | None = None,  # environment (default:
     found = shutil.which("java", path=environ.get("PATH", ""))
     return Path(found) if found else None
 
+
 # %%
 #| export
 def java_major_version(version_output: str,  # what `java -version` printed
@@ -74,11 +78,13 @@ def java_major_version(version_output: str,  # what `java -version` printed
     major = int(match.group(1))
     return int(match.group(2) or 0) if major == 1 else major
 
+
 # %%
 test_eq(java_major_version('openjdk version "17.0.15" 2025-04-15'), 17)
 test_eq(java_major_version('java version "1.8.0_292"'), 8)
 test_eq(java_major_version('openjdk version "21" 2023-09-19'), 21)
 test_eq(java_major_version("bash: java: command not found"), None)
+
 
 # %%
 #| export
@@ -97,6 +103,7 @@ def check_java(environ: Mapping[str, str] | None = None,  # environment (default
                          f"Java {MIN_JAVA} or newer. Point JAVA_HOME at a Java 17 installation.")
     return version
 
+
 # %% [markdown]
 # This machine has a suitable Java; a `JAVA_HOME` without one, or an empty `PATH`, gets
 # the one-line explanation:
@@ -105,6 +112,7 @@ def check_java(environ: Mapping[str, str] | None = None,  # environment (default
 assert check_java() >= 17
 test_fail(lambda: check_java({"JAVA_HOME": "/nonexistent"}), contains="no java was found")
 test_fail(lambda: check_java({"PATH": ""}), contains="Install OpenJDK 17")
+
 
 # %% [markdown]
 # ## Delta's jars, resolved once
@@ -136,6 +144,7 @@ def cached_jars(cache: Path) -> list[str] | None:
         return None
     jars = manifest.read_text().split()
     return jars if jars and all(Path(jar).is_file() for jar in jars) else None
+
 
 # %%
 empty_cache = Path(tempfile.mkdtemp())
@@ -171,6 +180,7 @@ logger.hive_handler.name = org.apache.hadoop.hive.metastore.RetryingHMSHandler
 logger.hive_handler.level = off
 """
 
+
 # %%
 #| export
 def write_log_config(home: Path) -> Path:
@@ -178,6 +188,7 @@ def write_log_config(home: Path) -> Path:
     path = Path(home) / "log4j2.properties"
     path.write_text(LOG4J2_PROPERTIES)
     return path
+
 
 # %% [markdown]
 # ## The local session's settings
@@ -217,6 +228,7 @@ def local_spark_conf(target: Target,  # a local target (its `home` holds everyth
         conf["spark.jars"] = ",".join(jars)
     return conf
 
+
 # %%
 scratch = scratch_target()
 conf = local_spark_conf(scratch, jars=["/cache/a.jar", "/cache/b.jar"])
@@ -224,6 +236,7 @@ assert conf["spark.sql.warehouse.dir"].startswith(str(scratch.home))
 assert str(scratch.home) in conf["spark.hadoop.javax.jdo.option.ConnectionURL"]
 test_eq(conf["spark.jars"], "/cache/a.jar,/cache/b.jar")
 assert "spark.jars" not in local_spark_conf(scratch)
+
 
 # %% [markdown]
 # ## Getting the session
@@ -235,9 +248,11 @@ def on_databricks(environ: Mapping[str, str] | None = None) -> bool:
     environ = os.environ if environ is None else environ
     return "DATABRICKS_RUNTIME_VERSION" in environ
 
+
 # %%
 test_eq(on_databricks({"DATABRICKS_RUNTIME_VERSION": "16.4"}), True)
 test_eq(on_databricks({}), False)
+
 
 # %%
 #| export
@@ -263,6 +278,7 @@ def start_local_spark(target: Target,  # a local target
         jars_manifest(cache).write_text("\n".join(resolved) + "\n")
     return spark
 
+
 # %%
 #| export
 def get_spark(target: Target | None = None,  # where to run (default: `load_target()`)
@@ -285,6 +301,21 @@ def get_spark(target: Target | None = None,  # where to run (default: `load_targ
         active.stop()
     return start_local_spark(target)
 
+
+# %%
+#| export
+def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Popen | None = None) -> bool:
+    "True once something accepts connections at `host:port`; False after `timeout` s or if `process` exits."
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and (process is None or process.poll() is None):
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.25)
+    return False
+
+
 # %% [markdown]
 # A Spark Connect client is cheap to make, but a missing server only shows on the first
 # query, after gRPC has retried for minutes. We knock on the server's port first, so a
@@ -296,20 +327,90 @@ def connect_spark(remote: str,  # a Spark Connect URL, e.g. `sc://localhost:1500
                   timeout: float = 3.0,  # seconds to wait for the server's port
                  ) -> SparkSession:
     "A Spark Connect session for `remote`; a `DbxmlError` at once if nothing listens there."
-    import socket
     from urllib.parse import urlparse
 
     address = urlparse(remote.replace("sc://", "http://", 1))
-    try:
-        socket.create_connection((address.hostname, address.port or 15002), timeout=timeout).close()
-    except OSError as error:
-        raise DbxmlError(f"no Spark Connect server answers at {remote} ({error.strerror or error}). "
-                         "Start one with `dbxml spark-server`, or check the target's spark_remote.") from None
+    if not wait_for_port(address.hostname, address.port or 15002, timeout):
+        raise DbxmlError(f"no Spark Connect server answers at {remote}. "
+                         "Start one with `dbxml spark-server`, or check the target's spark_remote.")
     return SparkSession.builder.remote(remote).getOrCreate()
+
 
 # %%
 test_fail(lambda: connect_spark("sc://localhost:1"), contains="no Spark Connect server answers at sc://localhost:1")
 test_fail(lambda: get_spark(load_target("dev", environ={})), contains="runs in a Databricks workspace")
+
+# %% [markdown]
+# ## A local Spark Connect server
+#
+# Databricks serverless and shared clusters only speak Spark Connect, so pipeline code
+# must run under it, and a local server is how we prove that here. pyspark ships the
+# server: `spark-submit --class ...SparkConnectServer`. dbxml starts it with exactly the
+# local session's settings, so a Connect client sees the same Delta tables and
+# metastore as a classic session on that home. One server can also serve several
+# processes at once, which one embedded Derby metastore cannot.
+
+# %%
+#| export
+CONNECT_SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+
+def ensure_delta_jars(cache: Path | None = None) -> list[str]:
+    "The resolved Delta jar files, resolving them once (through a short local session) if not cached."
+    cache = cache or jars_cache()
+    jars = cached_jars(cache)
+    if jars is None:
+        from dbxml.config import scratch_target
+        start_local_spark(scratch_target(), cache).stop()
+        jars = cached_jars(cache)
+    return jars
+
+def connect_server_command(target: Target,  # a local target whose home the server serves
+                           port: int = 15002,  # the gRPC port to listen on
+                           jars: list[str] | None = None,  # resolved Delta jars (default: `ensure_delta_jars()`)
+                          ) -> list[str]:
+    "The `spark-submit` command line that starts a Spark Connect server for `target`."
+    import pyspark
+
+    conf = local_spark_conf(target, jars if jars is not None else ensure_delta_jars())
+    conf |= {"spark.connect.grpc.binding.port": str(port), "spark.app.name": f"dbxml-connect-{target.name}"}
+    command = [str(Path(pyspark.__file__).parent / "bin" / "spark-submit"), "--class", CONNECT_SERVER_CLASS]
+    for key, value in conf.items():
+        command += ["--conf", f"{key}={value}"]
+    return command + ["spark-internal"]
+
+
+# %%
+command = connect_server_command(scratch, port=15123, jars=["/cache/delta.jar"])
+assert command[0].endswith("spark-submit") and command[1:3] == ["--class", CONNECT_SERVER_CLASS]
+assert "spark.connect.grpc.binding.port=15123" in command and "spark.jars=/cache/delta.jar" in command
+
+
+# %%
+#| export
+@contextlib.contextmanager
+def connect_server(target: Target,  # a local target whose home the server serves
+                   port: int = 15002,  # the gRPC port
+                   timeout: float = 180,  # seconds to wait for the server to listen
+                  ):
+    "Run a local Spark Connect server for `target` while the block runs; yields its `sc://` URL."
+    check_java()
+    Path(target.home).mkdir(parents=True, exist_ok=True)
+    write_log_config(target.home)
+    log = Path(target.home) / "connect-server.log"
+    with open(log, "w") as output:
+        server = subprocess.Popen(connect_server_command(target, port), stdout=output, stderr=subprocess.STDOUT)
+    try:
+        if not wait_for_port("localhost", port, timeout, server):
+            raise DbxmlError(f"the Spark Connect server did not start on port {port} within {timeout:.0f} s "
+                             f"(exit status {server.poll()}); its log is {log}.")
+        yield f"sc://localhost:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
 
 # %% [markdown]
 # A local session on a scratch home (see `scratch_target`) writes a Delta table and reads it back. The table

@@ -58,11 +58,13 @@ class TableName:
         "The name to hand Spark on `target`."
         return self.local() if target.is_local else self.unity()
 
+
 # %%
 #| export
 def local_database(catalog: str, schema: str) -> str:
     "The local database that stands for Unity Catalog's `catalog.schema`."
     return f"{catalog}__{schema}"
+
 
 # %% [markdown]
 # Folding keeps names unique as long as no name contains a double underscore, which
@@ -74,6 +76,7 @@ test_eq(name.unity(), "dev.flights.silver_flights")
 test_eq(name.local(), "spark_catalog.dev__flights.silver_flights")
 test_fail(lambda: TableName("dev", "my__flights", "t"), contains="not a valid name")
 test_fail(lambda: TableName("dev", "flights", "t; DROP TABLE x"), contains="not a valid name")
+
 
 # %% [markdown]
 # Code names tables the Unity Catalog way, as one string; `parse_table_name` checks it:
@@ -88,9 +91,11 @@ def parse_table_name(text: str,  # a three-part name, `catalog.schema.table`
         raise DbxmlError(f"table name {text!r} must have three parts, catalog.schema.table.")
     return TableName(*parts)
 
+
 # %%
 test_eq(parse_table_name("dbxml_prod.flights.gold_features"), TableName("dbxml_prod", "flights", "gold_features"))
 test_fail(lambda: parse_table_name("flights.gold"), contains="must have three parts")
+
 
 # %% [markdown]
 # Most code only knows the short table name; the target supplies catalog and schema.
@@ -104,10 +109,12 @@ def table_name(target: Target,  # where the table lives
     "The `TableName` of `table` in the target's catalog and schema."
     return TableName(target.catalog, target.schema, table)
 
+
 # %%
 prod, local = load_target("prod", environ={}), load_target("local", environ={})
 test_eq(table_name(prod, "bronze_flights").on(prod), "dbxml_prod.flights.bronze_flights")
 test_eq(table_name(local, "bronze_flights").on(local), "spark_catalog.local__flights.bronze_flights")
+
 
 # %% [markdown]
 # ## Creating the schema
@@ -131,6 +138,7 @@ def ensure_schema(spark: SparkSession,  # the target's session (`get_spark`)
         raise DbxmlError(f"schema {schema} does not exist: deploy the bundle for target "
                          f"{target.name!r} first (it declares the schema and its grants).")
     return schema
+
 
 # %% [markdown]
 # A table written under its folded local name is found again by the same `TableName`:

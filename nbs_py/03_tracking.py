@@ -28,6 +28,7 @@ from fastcore.test import test_eq
 
 from dbxml.config import scratch_target
 
+
 # %%
 #| export
 def use_mlflow(target: Target) -> None:
@@ -36,6 +37,7 @@ def use_mlflow(target: Target) -> None:
 
     mlflow.set_tracking_uri(target.mlflow_tracking_uri)
     mlflow.set_registry_uri(target.mlflow_registry_uri)
+
 
 # %%
 #| export
@@ -51,6 +53,7 @@ def ensure_experiment(target: Target,  # where to track
         return experiment.experiment_id
     artifacts = (Path(target.home) / "mlartifacts" / name.strip("/")).as_uri() if target.is_local else None
     return mlflow.create_experiment(name, artifact_location=artifacts)
+
 
 # %% [markdown]
 # A run in a scratch home keeps its artifacts there, and a second call finds the same

@@ -61,6 +61,7 @@ def run_smoke(target: Target,  # where to run
         mlflow.log_dict(result, "smoke.json")  # an artifact, so the artifact store is exercised too
     return result
 
+
 # %% [markdown]
 # On a scratch home the job writes, reads, and logs a run whose dataset input names the
 # table and its version. Running it again is safe: the table is overwritten (a new

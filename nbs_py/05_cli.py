@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from pathlib import Path
 
 from dbxml.config import DbxmlError, load_target, target_values
@@ -27,6 +28,7 @@ import contextlib
 import io
 
 from fastcore.test import test_eq
+
 
 # %% [markdown]
 # ## Subcommands
@@ -43,6 +45,7 @@ def show_target(args: argparse.Namespace) -> int:
     for field, value in target_values(target).items():
         print(f"  {field}: {value}")
     return 0
+
 
 # %%
 #| export
@@ -69,6 +72,7 @@ def doctor(args: argparse.Namespace) -> int:
         raise DbxmlError(f"{failures} prerequisite(s) missing for target {target.name!r}; see above.")
     return 0
 
+
 # %%
 #| export
 def smoke(args: argparse.Namespace) -> int:
@@ -79,6 +83,7 @@ def smoke(args: argparse.Namespace) -> int:
     print(f"wrote and read {result['rows']} rows: {result['table']} (Delta version {result['delta_version']})")
     print(f"MLflow run {result['run_id']} in {result['tracking_uri']}")
     return 0
+
 
 # %%
 #| export
@@ -94,6 +99,26 @@ def check(args: argparse.Namespace) -> int:
         raise DbxmlError(f"{len(problems)} notebook hygiene problem(s); see above.")
     print("notebooks clean, twins current" + ("" if args.no_sync else ", library and README in sync"))
     return 0
+
+
+# %%
+#| export
+def spark_server(args: argparse.Namespace) -> int:
+    "`dbxml spark-server`: serve the target's local lakehouse over Spark Connect until interrupted."
+    from dbxml.spark import connect_server
+
+    target = load_target(args.target)
+    if not target.is_local:
+        raise DbxmlError(f"target {target.name!r} runs on Databricks, which serves Spark Connect itself.")
+    with connect_server(target, port=args.port) as url:
+        print(f"Spark Connect server for target {target.name!r} at {url} (home {target.home}); Ctrl-C stops it.")
+        print(f"Connect with: DBXML_TARGET=connect DBXML_SPARK_REMOTE={url} dbxml ...", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print("stopping")
+    return 0
+
 
 # %% [markdown]
 # ## The parser and `main`
@@ -115,10 +140,13 @@ def parser() -> argparse.ArgumentParser:
     add("doctor", doctor, "check the prerequisites (Python, Java, Delta jars)")
     add("smoke", smoke, "run the smoke job: Spark, Delta Lake and MLflow together").add_argument(
         "--rows", type=int, default=1000, help="rows to write (default: 1000)")
+    add("spark-server", spark_server, "serve the local lakehouse over Spark Connect").add_argument(
+        "--port", type=int, default=15002, help="gRPC port (default: 15002)")
     checker = add("check", check, "check notebook hygiene and that library and README are in sync")
     checker.add_argument("--root", default=".", help="repository root (default: .)")
     checker.add_argument("--no-sync", action="store_true", help="skip the sync check (it rewrites generated files)")
     return main_parser
+
 
 # %%
 #| export
@@ -131,6 +159,7 @@ def main(argv: list[str] | None = None,  # arguments (default: `sys.argv[1:]`)
     except DbxmlError as error:
         print(f"dbxml: {error}", file=sys.stderr)
         return 1
+
 
 # %% [markdown]
 # A mistyped target is one line that lists the valid ones, and a non-zero status:

@@ -65,6 +65,7 @@ def notebook_problems(notebook: dict,  # a notebook as parsed JSON
         problems.append("widget state in the metadata")
     return problems
 
+
 # %% [markdown]
 # A notebook as this repository keeps it passes; the same notebook as the Databricks UI
 # saves it (no ids, no kernelspec, widget values) fails on each count:
@@ -75,6 +76,7 @@ test_eq(notebook_problems(clean), [])
 from_databricks = {"metadata": {DATABRICKS_NOTEBOOK_KEY: {"widgets": {"month": {"currentValue": "2013-05"}}}},
                    "cells": [{"metadata": {DATABRICKS_CELL_KEY: {}}}]}
 test_eq(len(notebook_problems(from_databricks)), 4)
+
 
 # %% [markdown]
 # ## Rule 2: a jupytext twin for every notebook
@@ -106,6 +108,7 @@ def twin_problems(notebook_path: Path, twin: Path) -> list[str]:
         return [f"jupytext twin {twin} is stale (run `jupytext --sync {notebook_path}`)"]
     return []
 
+
 # %% [markdown]
 # The repository's own notebooks have up-to-date twins; one changed behind the twin's
 # back is caught:
@@ -120,6 +123,7 @@ edited.cells[-1].source += "\nprint('edited')"
 jupytext.write(edited, scratch / "00_config.ipynb")
 assert "stale" in twin_problems(scratch / "00_config.ipynb", root / "nbs_py" / "00_config.py")[0]
 assert "no jupytext twin" in twin_problems(scratch / "00_config.ipynb", scratch / "missing.py")[0]
+
 
 # %% [markdown]
 # ## Checking a whole repository
@@ -147,8 +151,10 @@ def hygiene_problems(root: Path | str = ".",  # the repository root
                  for twin in sorted((root / "nbs_py").rglob("*.py")) if twin.resolve() not in twins]
     return problems
 
+
 # %%
 test_eq(hygiene_problems(root), [])
+
 
 # %% [markdown]
 # ## Rule 3: the library and README are in sync
@@ -173,6 +179,7 @@ def write_readme(root: Path | str = ".") -> Path:
                       + text, encoding="utf-8")
     return readme
 
+
 # %%
 #| export
 def regenerate(root: Path | str = ".") -> None:
@@ -195,6 +202,7 @@ def sync_problems(root: Path | str = ".") -> list[str]:
     regenerate(root)
     return [f"{path}: changed by nbdev_clean, nbdev_export or the README build; commit the result"
             for path in changed_files(root) if path not in before]
+
 
 # %% [markdown]
 # In a copy of the repository, editing an exported cell without exporting it is caught:
@@ -225,6 +233,7 @@ def copy_repository(source: Path | str,  # a git working tree
     git("add", "-A", cwd=destination)
     git("commit", "-qm", f"copy of {source}", cwd=destination)
     return destination
+
 
 # %%
 #| slow

@@ -1,6 +1,7 @@
 """The repository's own rules, each shown to fail when broken: notebooks are tests,
 the library is exported, twins are current, notebooks are clean."""
 import json
+import sys
 
 from conftest import run_tool
 
@@ -64,3 +65,27 @@ def test_hygiene_check_fails_on_a_missing_or_stale_twin(repo_copy):
     result = run_tool("dbxml", "check", "--no-sync", "--root", str(repo_copy))
     assert result.returncode == 1
     assert "no jupytext twin" in result.stderr and "nbs_py/02_catalog.py is stale" in result.stderr
+
+
+def test_nbdev_clean_keeps_the_papermill_parameters_tag(repo_copy):
+    path = repo_copy / CONFIG_NOTEBOOK
+    notebook = json.loads(path.read_text())
+    notebook["cells"][1]["metadata"] = {"tags": ["parameters"], "scrolled": True}
+    path.write_text(json.dumps(notebook))
+    assert run_tool("nbdev_clean", cwd=repo_copy).returncode == 0
+    assert json.loads(path.read_text())["cells"][1]["metadata"] == {"tags": ["parameters"]}
+
+
+def test_pre_commit_runs_the_same_rules(repo_copy):
+    (repo_copy / ".venv").symlink_to(sys.prefix)  # the hooks run the tools installed in .venv
+    clean = run_tool("pre-commit", "run", "--all-files", cwd=repo_copy)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    path = repo_copy / "nbs" / "02_catalog.ipynb"
+    notebook = json.loads(path.read_text())
+    notebook["cells"][2]["source"] = "".join(notebook["cells"][2]["source"]) + "\nimport os  # unused"
+    path.write_text(json.dumps(notebook, indent=1) + "\n")
+    broken = run_tool("pre-commit", "run", "--all-files", cwd=repo_copy)
+    assert broken.returncode == 1
+    failed = {line.split("..")[0] for line in broken.stdout.splitlines() if line.endswith("Failed")}
+    # the twin and the library were not regenerated, and the new import is unused
+    assert failed == {"jupytext twins in nbs_py/", "nbdev_export (library in sync)", "ruff"}, broken.stdout
