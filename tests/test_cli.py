@@ -2,9 +2,11 @@
 tables persist across processes inside the target's home and nowhere else."""
 import os
 import shutil
+import subprocess
 import sys
 
-from conftest import ROOT, run_tool
+import pytest
+from conftest import BIN, ROOT, run_tool
 
 
 def assert_one_clear_line(result, *fragments):
@@ -59,3 +61,19 @@ def test_smoke_job_tables_persist_across_processes_inside_the_home(local_env, tm
     home = tmp_path / "home"
     assert {"warehouse", "metastore_db", "mlflow.db", "derby.log", "mlartifacts"} <= {p.name for p in home.iterdir()}
     assert list(workdir.iterdir()) == []  # no metastore_db, spark-warehouse or mlruns where the process ran
+
+
+def can_isolate_network():
+    return shutil.which("unshare") and shutil.which("ip") and subprocess.run(
+        ["unshare", "-n", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not can_isolate_network(), reason="needs unshare -n (root or user namespaces)")
+def test_a_warm_start_needs_no_network(local_env):
+    warm = run_tool("dbxml", "smoke", "--rows", "5", env=local_env)  # resolves the jars if this machine never did
+    assert warm.returncode == 0, warm.stderr
+    offline = subprocess.run(["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$0" "$@"',
+                              str(BIN / "dbxml"), "smoke", "--rows", "5"],
+                             cwd=ROOT, env=local_env, capture_output=True, text=True, timeout=600)
+    assert offline.returncode == 0, offline.stderr
+    assert "wrote and read 5 rows" in offline.stdout
