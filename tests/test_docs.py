@@ -1,0 +1,22 @@
+"""The documentation site: Quarto cannot be installed here, so these tests run nbdev's
+preprocessing (everything before Quarto's render) and check what the site is made of."""
+from conftest import run_tool
+
+from dbxml.hygiene import repository_notebooks
+
+
+def test_nbdev_preprocesses_every_notebook_for_the_site(repo_copy):
+    result = run_tool("nbdev_proc_nbs", cwd=repo_copy)
+    assert result.returncode == 0, result.stderr[-3000:]
+    processed = repo_copy / "_proc"
+    for notebook in repository_notebooks(repo_copy):
+        assert (processed / notebook.relative_to(repo_copy / "nbs")).is_file(), notebook
+    assert sorted(path.name for path in (processed / "decisions").glob("*.md"))  # the ADR pages
+    # show_doc rendered the exported API into the processed notebook
+    assert "get_spark" in (processed / "01_spark.ipynb").read_text()
+
+
+def test_the_sidebar_lists_every_library_notebook(repo_copy):
+    sidebar = (repo_copy / "nbs" / "sidebar.yml").read_text()
+    for notebook in repository_notebooks(repo_copy):
+        assert notebook.name in sidebar, f"{notebook.name} is missing from nbs/sidebar.yml"
