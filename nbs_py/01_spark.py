@@ -113,6 +113,16 @@ assert check_java() >= 17
 test_fail(lambda: check_java({"JAVA_HOME": "/nonexistent"}), contains="no java was found")
 test_fail(lambda: check_java({"PATH": ""}), contains="Install OpenJDK 17")
 
+# %% [markdown]
+# A Java 8 on the way (here a stand-in `java` that answers like one) is named, with its version:
+
+# %%
+old_java_home = Path(tempfile.mkdtemp())
+(old_java_home / "bin").mkdir()
+(old_java_home / "bin" / "java").write_text("#!/bin/sh\necho 'java version \"1.8.0_292\"' >&2\n")
+(old_java_home / "bin" / "java").chmod(0o755)
+test_fail(lambda: check_java({"JAVA_HOME": str(old_java_home)}), contains="is Java 8, but local Spark needs Java 17")
+
 
 # %% [markdown]
 # ## Delta's jars, resolved once
