@@ -33,4 +33,4 @@ $(VENV)/.installed: settings.ini setup.py constraints.txt
 
 # Rewrite constraints.txt from the ranges in settings.ini (needs uv: pip install uv).
 lock:
-	uv pip compile setup.py --extra dev --universal --python-version 3.10 --custom-compile-command "make lock" -o constraints.txt
+	uv pip compile setup.py --extra dev --universal --python-version 3.10 --custom-compile-command "make lock" --refresh -o constraints.txt

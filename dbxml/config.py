@@ -38,7 +38,7 @@ class Target:
     spark: str  # one of `SPARK_MODES`
     catalog: str  # Unity Catalog catalog (locally folded into a database name)
     schema: str  # Unity Catalog schema inside `catalog`
-    raw_root: str  # where raw files come from: a folder, a volume, or `package:<name>`
+    raw_root: str  # the landing zone for raw files: a folder, or a Unity Catalog volume path
     storage_root: str  # where managed tables live
     mlflow_tracking_uri: str  # where MLflow runs are tracked
     mlflow_registry_uri: str  # where models are registered (`databricks-uc` on Databricks)
