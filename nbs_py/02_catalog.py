@@ -30,6 +30,7 @@ from dbxml.config import DbxmlError, Target, check_identifier
 from fastcore.test import test_eq, test_fail
 
 from dbxml.config import load_target, scratch_target
+from dbxml.spark import get_spark
 
 # %%
 #| export
@@ -144,8 +145,6 @@ def ensure_schema(spark: SparkSession,  # the target's session (`get_spark`)
 # A table written under its folded local name is found again by the same `TableName`:
 
 # %%
-from dbxml.spark import get_spark
-
 scratch = scratch_target()
 spark = get_spark(scratch)
 test_eq(ensure_schema(spark, scratch), "local__flights")

@@ -24,6 +24,7 @@ from dbxml.config import Target
 
 # %%
 #| hide
+import mlflow
 from fastcore.test import test_eq
 
 from dbxml.config import scratch_target
@@ -60,8 +61,6 @@ def ensure_experiment(target: Target,  # where to track
 # experiment:
 
 # %%
-import mlflow
-
 scratch = scratch_target()
 experiment_id = ensure_experiment(scratch, "/Shared/dbxml/example")
 test_eq(ensure_experiment(scratch, "/Shared/dbxml/example"), experiment_id)

@@ -25,6 +25,7 @@ from dbxml.tracking import ensure_experiment
 
 # %%
 #| hide
+import mlflow
 from fastcore.test import test_eq
 
 from dbxml.config import scratch_target
@@ -68,8 +69,6 @@ def run_smoke(target: Target,  # where to run
 # Delta version) and still holds the same rows.
 
 # %%
-import mlflow
-
 scratch = scratch_target()
 first = run_smoke(scratch, rows=50)
 test_eq(first["rows"], 50)

@@ -43,7 +43,7 @@ import tempfile
 
 from fastcore.test import test_eq, test_fail
 
-from dbxml.config import scratch_target
+from dbxml.config import load_target, scratch_target
 from dbxml.sources import land_source_files
 from dbxml.spark import get_spark
 
@@ -167,8 +167,8 @@ def ingest_dimensions(spark: SparkSession, target: Target) -> list[dict]:
 
 
 # %% [markdown]
-# On the real January file: every line lands, a second ingestion writes nothing, and
-# a month that never landed is one clear error.
+# On the real January file: every line lands, a second ingestion writes nothing, a
+# month that never landed is one clear error, and an empty month is an empty batch.
 
 # %%
 land_source_files(scratch)
@@ -177,6 +177,8 @@ test_eq((january["rows"], january["written"]), (27_004, True))
 again = ingest_month(spark, scratch, "2013-01")
 test_eq((again["rows"], again["written"]), (27_004, False))
 test_fail(lambda: ingest_month(spark, scratch, "2014-01"), contains="land the source files first")
+flights_file(scratch, "2014-01").write_text(",".join(RAW_COLUMNS["flights"]) + "\n")  # a month with no flights
+test_eq(ingest_month(spark, scratch, "2014-01")["rows"], 0)
 dimensions = {result["table"].split(".")[-1]: result["rows"] for result in ingest_dimensions(spark, scratch)}
 test_eq(dimensions, {"bronze_airlines": 16, "bronze_airports": 1458, "bronze_planes": 3322, "bronze_weather": 26115})
 
@@ -192,8 +194,6 @@ target_name = "scratch"
 month = "2013-02"
 
 # %%
-from dbxml.config import load_target
-
 target = scratch_target() if target_name == "scratch" else load_target(target_name)
 spark = get_spark(target)
 land_source_files(target)

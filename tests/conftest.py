@@ -1,5 +1,6 @@
 "Shared fixtures: a copy of the repository to break things in, and a scratch home for local runs."
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,13 @@ BIN = Path(sys.executable).parent
 def repo_copy(tmp_path):
     "A new git repository holding this working tree's files (tracked and untracked, not ignored), committed."
     return copy_repository(ROOT, tmp_path / "repo")
+
+
+def free_port():
+    "A TCP port on localhost that nothing listens on right now."
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return probe.getsockname()[1]
 
 
 def run_tool(name, *args, cwd=ROOT, env=None, timeout=600):

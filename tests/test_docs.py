@@ -1,12 +1,22 @@
 """The documentation site: Quarto cannot be installed here, so these tests run nbdev's
 preprocessing (everything before Quarto's render) and check what the site is made of."""
+import os
+
 from conftest import run_tool
 
 from dbxml.hygiene import repository_notebooks
 
 
-def test_nbdev_preprocesses_every_notebook_for_the_site(repo_copy):
-    result = run_tool("nbdev_proc_nbs", cwd=repo_copy)
+def test_nbdev_preprocesses_every_notebook_for_the_site(repo_copy, tmp_path):
+    # Without Quarto on PATH, nbdev tries to download it and then runs `pip install -e` on
+    # the copy, which would repoint this environment's dbxml at it. A stand-in that only
+    # exists (and fails if called) keeps nbdev to its preprocessing.
+    stand_in = tmp_path / "bin" / "quarto"
+    stand_in.parent.mkdir()
+    stand_in.write_text("#!/bin/sh\necho 'quarto cannot be installed on this machine' >&2\nexit 1\n")
+    stand_in.chmod(0o755)
+    env = {**os.environ, "PATH": f"{stand_in.parent}{os.pathsep}{os.environ['PATH']}"}
+    result = run_tool("nbdev_proc_nbs", cwd=repo_copy, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     processed = repo_copy / "_proc"
     for notebook in repository_notebooks(repo_copy):

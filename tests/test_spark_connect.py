@@ -1,16 +1,10 @@
 """The Spark Connect path (what Databricks serverless and shared clusters speak), proven
 against a real local Spark Connect server started by dbxml on a scratch home."""
-import socket
+from conftest import free_port
 
 from dbxml.catalog import ensure_schema, table_name
 from dbxml.config import load_target, with_overrides
 from dbxml.spark import connect_server, get_spark
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("localhost", 0))
-        return probe.getsockname()[1]
 
 
 def test_a_delta_table_round_trips_through_a_local_spark_connect_server(tmp_path):
