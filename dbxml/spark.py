@@ -20,10 +20,10 @@ from pyspark.sql import SparkSession
 from .config import DbxmlError, Target, load_target
 
 # %% auto #0
-__all__ = ['MIN_JAVA', 'LOG4J2_PROPERTIES', 'CONNECT_SERVER_CLASS', 'find_java', 'java_major_version', 'check_java', 'jars_cache',
-           'jars_manifest', 'cached_jars', 'write_log_config', 'local_spark_conf', 'on_databricks', 'start_local_spark',
-           'get_spark', 'wait_for_port', 'connect_spark', 'ensure_delta_jars', 'connect_server_command',
-           'connect_server']
+__all__ = ['MIN_JAVA', 'LOG4J2_PROPERTIES', 'CONNECT_SERVER_CLASS', 'CONNECT_CLIENT_VARIABLES', 'find_java', 'java_major_version',
+           'check_java', 'jars_cache', 'jars_manifest', 'cached_jars', 'write_log_config', 'local_spark_conf',
+           'on_databricks', 'start_local_spark', 'get_spark', 'wait_for_port', 'connect_spark', 'ensure_delta_jars',
+           'connect_server_command', 'connect_server']
 
 # %% ../nbs/01_spark.ipynb #217e6cad
 MIN_JAVA = 17
@@ -150,6 +150,10 @@ def start_local_spark(target: Target,  # a local target
     "A new classic local Delta session for `target`; the first start resolves and records Delta's jars."
     from delta import configure_spark_with_delta_pip
     check_java()
+    if os.environ.get("SPARK_CONNECT_MODE_ENABLED") or os.environ.get("SPARK_REMOTE"):
+        raise DbxmlError("this process is in Spark Connect mode (SPARK_CONNECT_MODE_ENABLED or SPARK_REMOTE is "
+                         "set, perhaps inherited), so a classic local session cannot start in it. "
+                         "Use the connect target, or unset those variables.")
     cache = cache or jars_cache()
     cache.mkdir(parents=True, exist_ok=True)
     Path(target.home).mkdir(parents=True, exist_ok=True)
@@ -214,6 +218,7 @@ def connect_spark(remote: str,  # a Spark Connect URL, e.g. `sc://localhost:1500
 
 # %% ../nbs/01_spark.ipynb #613a0c30
 CONNECT_SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+CONNECT_CLIENT_VARIABLES = ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE", "SPARK_LOCAL_REMOTE")
 
 def ensure_delta_jars(cache: Path | None = None) -> list[str]:
     "The resolved Delta jar files, resolving them once (through a short local session) if not cached."
@@ -250,8 +255,12 @@ def connect_server(target: Target,  # a local target whose home the server serve
     Path(target.home).mkdir(parents=True, exist_ok=True)
     write_log_config(target.home)
     log = Path(target.home) / "connect-server.log"
+    # pyspark marks a process that made a Connect client by environment variables; the
+    # server must not inherit them
+    environ = {key: value for key, value in os.environ.items() if key not in CONNECT_CLIENT_VARIABLES}
     with open(log, "w") as output:
-        server = subprocess.Popen(connect_server_command(target, port), stdout=output, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(connect_server_command(target, port), stdout=output, stderr=subprocess.STDOUT,
+                                  env=environ)
     try:
         if not wait_for_port("localhost", port, timeout, server):
             raise DbxmlError(f"the Spark Connect server did not start on port {port} within {timeout:.0f} s "

@@ -272,6 +272,10 @@ def start_local_spark(target: Target,  # a local target
     "A new classic local Delta session for `target`; the first start resolves and records Delta's jars."
     from delta import configure_spark_with_delta_pip
     check_java()
+    if os.environ.get("SPARK_CONNECT_MODE_ENABLED") or os.environ.get("SPARK_REMOTE"):
+        raise DbxmlError("this process is in Spark Connect mode (SPARK_CONNECT_MODE_ENABLED or SPARK_REMOTE is "
+                         "set, perhaps inherited), so a classic local session cannot start in it. "
+                         "Use the connect target, or unset those variables.")
     cache = cache or jars_cache()
     cache.mkdir(parents=True, exist_ok=True)
     Path(target.home).mkdir(parents=True, exist_ok=True)
@@ -363,6 +367,7 @@ test_fail(lambda: get_spark(load_target("dev", environ={})), contains="runs in a
 # %%
 #| export
 CONNECT_SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+CONNECT_CLIENT_VARIABLES = ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE", "SPARK_LOCAL_REMOTE")
 
 def ensure_delta_jars(cache: Path | None = None) -> list[str]:
     "The resolved Delta jar files, resolving them once (through a short local session) if not cached."
@@ -407,8 +412,12 @@ def connect_server(target: Target,  # a local target whose home the server serve
     Path(target.home).mkdir(parents=True, exist_ok=True)
     write_log_config(target.home)
     log = Path(target.home) / "connect-server.log"
+    # pyspark marks a process that made a Connect client by environment variables; the
+    # server must not inherit them
+    environ = {key: value for key, value in os.environ.items() if key not in CONNECT_CLIENT_VARIABLES}
     with open(log, "w") as output:
-        server = subprocess.Popen(connect_server_command(target, port), stdout=output, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(connect_server_command(target, port), stdout=output, stderr=subprocess.STDOUT,
+                                  env=environ)
     try:
         if not wait_for_port("localhost", port, timeout, server):
             raise DbxmlError(f"the Spark Connect server did not start on port {port} within {timeout:.0f} s "

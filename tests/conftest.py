@@ -13,6 +13,15 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
+@pytest.fixture(autouse=True)
+def restore_environment():
+    "Undo any change a test makes to os.environ (pyspark's Connect client sets variables that child processes inherit)."
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 @pytest.fixture
 def repo_copy(tmp_path):
     "A new git repository holding this working tree's files (tracked and untracked, not ignored), committed."
