@@ -17,7 +17,7 @@ from typing import Mapping
 
 from pyspark.sql import SparkSession
 
-from .config import DbxmlError, Target, load_target
+from .config import DbxmlError, Target, load_target, scratch_target
 
 # %% auto #0
 __all__ = ['MIN_JAVA', 'LOG4J2_PROPERTIES', 'CONNECT_SERVER_CLASS', 'CONNECT_CLIENT_VARIABLES', 'find_java', 'java_major_version',
@@ -225,7 +225,6 @@ def ensure_delta_jars(cache: Path | None = None) -> list[str]:
     cache = cache or jars_cache()
     jars = cached_jars(cache)
     if jars is None:
-        from dbxml.config import scratch_target
         start_local_spark(scratch_target(), cache).stop()
         jars = cached_jars(cache)
     return jars

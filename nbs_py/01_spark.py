@@ -13,7 +13,7 @@
 #   all live under the target's `home`, so no `metastore_db/` or `spark-warehouse/`
 #   appears wherever the process happened to start.
 #
-# Importing this module starts nothing: it imports pyspark's Python side (about 0.2 s)
+# Importing this module starts nothing: it imports pyspark's Python side (about 0.1 s)
 # but launches no JVM until `get_spark` is called, so a docs build or `dbxml --help`
 # stays cheap and safe.
 
@@ -36,15 +36,13 @@ from typing import Mapping
 
 from pyspark.sql import SparkSession
 
-from dbxml.config import DbxmlError, Target, load_target
+from dbxml.config import DbxmlError, Target, load_target, scratch_target
 
 # %%
 #| hide
 import tempfile
 
 from fastcore.test import test_eq, test_fail
-
-from dbxml.config import scratch_target
 
 # %% [markdown]
 # ## Java, checked before the JVM is
@@ -374,7 +372,6 @@ def ensure_delta_jars(cache: Path | None = None) -> list[str]:
     cache = cache or jars_cache()
     jars = cached_jars(cache)
     if jars is None:
-        from dbxml.config import scratch_target
         start_local_spark(scratch_target(), cache).stop()
         jars = cached_jars(cache)
     return jars

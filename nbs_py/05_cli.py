@@ -49,12 +49,22 @@ def show_target(args: argparse.Namespace) -> int:
 
 # %%
 #| export
+SUPPORTED_PYTHONS = ((3, 10), (3, 12))  # oldest and newest supported, as in settings.ini and setup.py
+
+def check_python() -> str:
+    "This interpreter's version, if dbxml supports it; else a `DbxmlError`."
+    version, (oldest, newest) = sys.version_info[:2], SUPPORTED_PYTHONS
+    if not oldest <= version <= newest:
+        raise DbxmlError(f"dbxml supports Python {oldest[0]}.{oldest[1]} to {newest[0]}.{newest[1]}, "
+                         f"this is {version[0]}.{version[1]}.")
+    return "%d.%d" % version
+
 def doctor(args: argparse.Namespace) -> int:
-    "`dbxml doctor`: check the prerequisites of a target; every failing check is printed."
+    "`dbxml doctor`: check the prerequisites of a target; every check is printed, and any failure ends in an error."
     from dbxml.spark import cached_jars, check_java, jars_cache
 
     target = load_target(args.target)
-    checks = [("python", lambda: "%d.%d" % sys.version_info[:2])]
+    checks = [("python", check_python)]
     if target.is_local:
         checks += [("java", lambda: f"Java {check_java()}"),
                    ("delta jars", lambda: "cached" if cached_jars(jars_cache()) else
@@ -66,8 +76,6 @@ def doctor(args: argparse.Namespace) -> int:
         except DbxmlError as error:
             failures += 1
             print(f"FAIL  {name}: {error}", file=sys.stderr)
-    if sys.version_info[:2] < (3, 10) or sys.version_info[:2] > (3, 12):
-        raise DbxmlError("dbxml supports Python 3.10 to 3.12.")
     if failures:
         raise DbxmlError(f"{failures} prerequisite(s) missing for target {target.name!r}; see above.")
     return 0

@@ -43,6 +43,17 @@ def test_missing_java_is_explained_before_spark_starts(local_env):
     assert_one_clear_line(result, "Java 17 is required", "Install OpenJDK 17")
 
 
+def test_doctor_reports_each_missing_prerequisite_and_fails(local_env):
+    env = {key: value for key, value in local_env.items() if key != "JAVA_HOME"}
+    env["PATH"] = os.path.dirname(sys.executable)  # no java here
+    result = run_tool("dbxml", "doctor", env=env)
+    assert result.returncode == 1
+    assert result.stdout.startswith("ok    python: ")
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("FAIL  java: Java 17 is required")
+    assert lines[-1] == "dbxml: 1 prerequisite(s) missing for target 'local'; see above."
+
+
 def test_databricks_target_refuses_to_run_locally(local_env):
     result = run_tool("dbxml", "smoke", "--target", "dev", env=local_env)
     assert_one_clear_line(result, "target 'dev' runs in a Databricks workspace")
