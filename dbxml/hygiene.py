@@ -5,6 +5,7 @@
 # %% ../nbs/09_hygiene.ipynb #75ead41f
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -108,18 +109,21 @@ def regenerate(root: Path | str = ".") -> None:
         subprocess.run([str(tools / tool)], cwd=root, check=True, capture_output=True, env=environ)
     write_readme(root)
 
-def changed_files(root: Path | str = ".") -> list[str]:
-    "What git sees changed or untracked under `root` (ignored files aside)."
-    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"],
+def changed_files(root: Path | str = ".") -> dict[str, str]:
+    "What git sees changed or untracked under `root` (ignored files aside), each with a hash of its content."
+    status = subprocess.run(["git", "status", "--porcelain", "-z", "--untracked-files=all", "--no-renames"],
                             cwd=root, check=True, capture_output=True, text=True).stdout
-    return [line[3:] for line in status.splitlines()]
+    paths = [entry[3:] for entry in status.split("\0") if entry]
+    return {path: (hashlib.sha256((Path(root) / path).read_bytes()).hexdigest()
+                   if (Path(root) / path).is_file() else "deleted") for path in paths}
 
 def sync_problems(root: Path | str = ".") -> list[str]:
     "Files that regenerating changes: notebooks not cleaned, library not exported, README not rebuilt."
-    before = set(changed_files(root))
+    before = changed_files(root)
     regenerate(root)
+    after = changed_files(root)
     return [f"{path}: changed by nbdev_clean, nbdev_export or the README build; commit the result"
-            for path in changed_files(root) if path not in before]
+            for path in sorted(before | after) if before.get(path) != after.get(path)]
 
 # %% ../nbs/09_hygiene.ipynb #578d071f
 def git(*args: str, cwd: Path | str) -> str:

@@ -24,6 +24,7 @@
 #| export
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -161,9 +162,9 @@ test_eq(hygiene_problems(root), [])
 #
 # The README is built from `nbs/index.ipynb` (its cells, without hidden ones, as
 # Markdown) so that the landing page of the docs and of the repository say the same.
-# The sync check then runs every generator and asks git whether anything changed,
-# untracked files included: what a contributor forgot to regenerate shows up as a
-# changed file.
+# The sync check then runs every generator and asks git what changed, untracked files
+# included, comparing contents before and after: what a contributor forgot to
+# regenerate shows up as a changed file, even a generated file they had edited by hand.
 
 # %%
 #| export
@@ -190,22 +191,22 @@ def regenerate(root: Path | str = ".") -> None:
         subprocess.run([str(tools / tool)], cwd=root, check=True, capture_output=True, env=environ)
     write_readme(root)
 
-def changed_files(root: Path | str = ".") -> list[str]:
-    "What git sees changed or untracked under `root` (ignored files aside)."
-    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"],
+def changed_files(root: Path | str = ".") -> dict[str, str]:
+    "What git sees changed or untracked under `root` (ignored files aside), each with a hash of its content."
+    status = subprocess.run(["git", "status", "--porcelain", "-z", "--untracked-files=all", "--no-renames"],
                             cwd=root, check=True, capture_output=True, text=True).stdout
-    return [line[3:] for line in status.splitlines()]
+    paths = [entry[3:] for entry in status.split("\0") if entry]
+    return {path: (hashlib.sha256((Path(root) / path).read_bytes()).hexdigest()
+                   if (Path(root) / path).is_file() else "deleted") for path in paths}
 
 def sync_problems(root: Path | str = ".") -> list[str]:
     "Files that regenerating changes: notebooks not cleaned, library not exported, README not rebuilt."
-    before = set(changed_files(root))
+    before = changed_files(root)
     regenerate(root)
+    after = changed_files(root)
     return [f"{path}: changed by nbdev_clean, nbdev_export or the README build; commit the result"
-            for path in changed_files(root) if path not in before]
+            for path in sorted(before | after) if before.get(path) != after.get(path)]
 
-
-# %% [markdown]
-# In a copy of the repository, editing an exported cell without exporting it is caught:
 
 # %% [markdown]
 # To show a rule failing, break a copy. `copy_repository` copies the working tree as it
@@ -242,3 +243,13 @@ test_eq(sync_problems(copy), [])
 notebook = copy / "nbs" / "02_catalog.ipynb"
 notebook.write_text(notebook.read_text().replace("def local_database(", "def local_database_renamed("))
 test_eq([problem.split(":")[0] for problem in sync_problems(copy)], ["dbxml/_modidx.py", "dbxml/catalog.py"])
+
+# %% [markdown]
+# A hand edit of a generated file is caught too, even though regenerating undoes it:
+
+# %%
+#| slow
+git("checkout", "-q", ".", cwd=copy)
+generated = copy / "dbxml" / "tables.py"
+generated.write_text(generated.read_text() + "\n# a quick fix, made in the wrong place\n")
+test_eq([problem.split(":")[0] for problem in sync_problems(copy)], ["dbxml/tables.py"])
