@@ -52,10 +52,11 @@ def test_a_process_killed_mid_write_leaves_bronze_readable_and_the_rerun_complet
     while time.monotonic() < deadline and writer.poll() is None and not list(table.glob("*.parquet")):
         time.sleep(0.02)  # kill as soon as data files exist: the commit comes after them
     assert writer.poll() is None, "the writer finished before it could be killed"
+    # the JVM does the writing: kill it first, then its Python driver
+    killed = subprocess.run(["pkill", "-9", "-f", f"derby.system.home={home}"], check=False)
     os.kill(writer.pid, signal.SIGKILL)
     writer.wait()
-    subprocess.run(["pkill", "-9", "-f", f"derby.system.home={home}"], check=False)  # its orphaned JVM
-    time.sleep(1)
+    assert killed.returncode == 0, "no JVM of the writer was found to kill"
     after_kill = int(python(COUNT, home).communicate(timeout=300)[0].split()[-1])
     assert after_kill in (0, JANUARY_FLIGHTS)  # readable, and never a partial batch
     rerun = python(INGEST, home).communicate(timeout=300)[0]
