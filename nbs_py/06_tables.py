@@ -3,8 +3,9 @@
 # > The few ways dbxml writes a table, each safe to repeat and never half done.
 #
 # Pipeline stages do not call `df.write` themselves; they call one of these helpers, so
-# that every write has the same guarantees:
-#
+# that every write has the same guarantees.
+
+# %% [markdown]
 # - **atomic**: each write is one Delta commit, so a process killed mid-write leaves the
 #   table at its previous version;
 # - **repeatable**: writing the same batch again changes nothing.

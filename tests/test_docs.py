@@ -18,6 +18,8 @@ def test_nbdev_preprocesses_every_notebook_for_the_site(repo_copy, tmp_path):
     env = {**os.environ, "PATH": f"{stand_in.parent}{os.pathsep}{os.environ['PATH']}"}
     result = run_tool("nbdev_proc_nbs", cwd=repo_copy, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
+    # a title cell's "- key: value" lines are read as front matter; prose there breaks the page header
+    assert "Failed to create YAML dict" not in result.stderr, result.stderr[-3000:]
     processed = repo_copy / "_proc"
     for notebook in repository_notebooks(repo_copy):
         assert (processed / notebook.relative_to(repo_copy / "nbs")).is_file(), notebook
