@@ -5,11 +5,19 @@
 # %% ../nbs/06_tables.ipynb #38c5245a
 from __future__ import annotations
 
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from .config import DbxmlError
+
 # %% auto #0
-__all__ = ['table_version', 'with_ingestion_metadata', 'append_once']
+__all__ = ['COMMIT_NOTE', 'table_version', 'with_ingestion_metadata', 'append_once', 'Column', 'TableSpec', 'create_table_sql',
+           'table_constraints', 'ensure_table', 'conform', 'commit_note', 'last_commit_note', 'merge_rows',
+           'replace_rows']
 
 # %% ../nbs/06_tables.ipynb #575ba68c
 def table_version(spark: SparkSession, name: str) -> int | None:
@@ -40,3 +48,126 @@ def append_once(frame: DataFrame,  # the batch's rows
           .option("txnAppId", f"{name}:{batch}").option("txnVersion", 0)
           .saveAsTable(name))
     return table_version(spark, name) != before
+
+# %% ../nbs/06_tables.ipynb #74efb383
+@dataclass(frozen=True)
+class Column:
+    "One column of a declared table."
+    name: str
+    type: str  # a Spark SQL type, e.g. `INT`, `DOUBLE`, `TIMESTAMP`
+    comment: str
+    nullable: bool = True
+
+@dataclass(frozen=True)
+class TableSpec:
+    "A declared Delta table: what it holds, its columns, keys, constraints and properties."
+    table: str  # the short name; `table_name(target, spec.table)` places it
+    comment: str
+    columns: tuple[Column, ...]
+    keys: tuple[str, ...] = ()  # the business key: one row per key
+    constraints: dict[str, str] = field(default_factory=dict)  # name -> SQL that every row satisfies
+    properties: dict[str, str] = field(default_factory=dict)  # Delta table properties
+
+    @property
+    def column_names(self) -> list[str]:
+        return [column.name for column in self.columns]
+
+# %% ../nbs/06_tables.ipynb #2c065c35
+def _quoted(text: str) -> str:
+    "`text` as a SQL string literal."
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+def create_table_sql(name: str,  # the full table name
+                     spec: TableSpec,
+                    ) -> str:
+    "The `CREATE TABLE IF NOT EXISTS` statement for `spec`, with its comments and properties."
+    columns = ",\n  ".join(f"{column.name} {column.type}{'' if column.nullable else ' NOT NULL'} "
+                           f"COMMENT {_quoted(column.comment)}" for column in spec.columns)
+    properties = ", ".join(f"{_quoted(key)} = {_quoted(value)}" for key, value in spec.properties.items())
+    return (f"CREATE TABLE IF NOT EXISTS {name} (\n  {columns}\n) USING DELTA COMMENT {_quoted(spec.comment)}"
+            + (f" TBLPROPERTIES ({properties})" if properties else ""))
+
+# %% ../nbs/06_tables.ipynb #de4f8f30
+def table_constraints(spark: SparkSession, name: str) -> dict[str, str]:
+    "The `CHECK` constraints of Delta table `name`: constraint name -> expression."
+    prefix = "delta.constraints."
+    return {row["key"][len(prefix):]: row["value"] for row in spark.sql(f"SHOW TBLPROPERTIES {name}").collect()
+            if row["key"].startswith(prefix)}
+
+def ensure_table(spark: SparkSession,
+                 name: str,  # the full table name, as `TableName.on(target)` gives it
+                 spec: TableSpec,
+                ) -> str:
+    "Create table `name` from `spec` unless it exists, and add the constraints it lacks; returns `name`."
+    spark.sql(create_table_sql(name, spec))
+    present = table_constraints(spark, name)
+    for constraint, expression in spec.constraints.items():
+        if constraint.lower() not in present:
+            spark.sql(f"ALTER TABLE {name} ADD CONSTRAINT {constraint} CHECK ({expression})")
+    return name
+
+def conform(frame: DataFrame, spec: TableSpec) -> DataFrame:
+    "`frame`'s columns in `spec`'s order, cast to its types; a missing column is a `DbxmlError`."
+    missing = [column for column in spec.column_names if column not in frame.columns]
+    if missing:
+        raise DbxmlError(f"{spec.table}: the rows lack column(s) {', '.join(missing)}")
+    return frame.select(*[F.col(column.name).cast(column.type).alias(column.name) for column in spec.columns])
+
+# %% ../nbs/06_tables.ipynb #798a9f8f
+COMMIT_NOTE = "spark.databricks.delta.commitInfo.userMetadata"
+
+@contextmanager
+def commit_note(spark: SparkSession,
+                note: dict | None,  # recorded as JSON in the commit's `userMetadata`; None records nothing
+               ):
+    "Within the block, Delta commits of this session carry `note`."
+    if note is None:
+        yield
+        return
+    spark.conf.set(COMMIT_NOTE, json.dumps(note, sort_keys=True))
+    try:
+        yield
+    finally:
+        spark.conf.unset(COMMIT_NOTE)
+
+def last_commit_note(spark: SparkSession, name: str) -> dict | None:
+    "The note of the latest commit of table `name`, if it has one."
+    note = spark.sql(f"DESCRIBE HISTORY {name} LIMIT 1").first()["userMetadata"]
+    return json.loads(note) if note else None
+
+# %% ../nbs/06_tables.ipynb #16d80753
+def merge_rows(frame: DataFrame,  # the new rows, one per key
+               name: str,  # the full table name
+               spec: TableSpec,  # the table's declaration (its keys, columns, constraints)
+               note: dict | None = None,  # a commit note (see `commit_note`)
+              ) -> dict:
+    "Upsert `frame` into table `name` on `spec.keys`; returns the rows inserted and updated."
+    if not spec.keys:
+        raise DbxmlError(f"{spec.table}: merge_rows needs the table's keys")
+    spark = frame.sparkSession
+    ensure_table(spark, name, spec)
+    view = f"dbxml_merge_source_{spec.table}"
+    conform(frame, spec).createOrReplaceTempView(view)
+    on = " AND ".join(f"target.{key} = source.{key}" for key in spec.keys)
+    changed = " OR ".join(f"NOT (target.{column} <=> source.{column})" for column in spec.column_names
+                          if column not in spec.keys)
+    with commit_note(spark, note):
+        result = spark.sql(f"MERGE INTO {name} AS target USING {view} AS source ON {on} "
+                           f"WHEN MATCHED AND ({changed}) THEN UPDATE SET * "
+                           f"WHEN NOT MATCHED THEN INSERT *").first()
+    spark.catalog.dropTempView(view)
+    return {"inserted": result["num_inserted_rows"], "updated": result["num_updated_rows"]}
+
+# %% ../nbs/06_tables.ipynb #1ee69b0e
+def replace_rows(frame: DataFrame,  # the slice's new rows
+                 name: str,  # the full table name
+                 spec: TableSpec,
+                 where: str,  # SQL condition selecting the slice, e.g. `month = '2013-05'`
+                 note: dict | None = None,  # a commit note (see `commit_note`)
+                ) -> int:
+    "Replace the rows of table `name` that match `where` with `frame`; returns the slice's new row count."
+    spark = frame.sparkSession
+    ensure_table(spark, name, spec)
+    with commit_note(spark, note):
+        conform(frame, spec).write.format("delta").mode("overwrite").option("replaceWhere", where).saveAsTable(name)
+    return spark.table(name).where(where).count()

