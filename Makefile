@@ -12,6 +12,7 @@ TARGET ?= local
 run: $(VENV)/.installed
 	$(BIN)/dbxml doctor --target $(TARGET)
 	$(BIN)/dbxml smoke --target $(TARGET)
+	$(BIN)/dbxml lakehouse --target $(TARGET)
 
 test: $(VENV)/.installed check
 	$(BIN)/dbxml doctor

@@ -13,7 +13,8 @@ from pathlib import Path
 from .config import DbxmlError, load_target, target_values
 
 # %% auto #0
-__all__ = ['SUPPORTED_PYTHONS', 'show_target', 'check_python', 'doctor', 'smoke', 'check', 'spark_server', 'parser', 'main']
+__all__ = ['SUPPORTED_PYTHONS', 'show_target', 'check_python', 'doctor', 'smoke', 'lakehouse', 'check', 'spark_server', 'parser',
+           'main']
 
 # %% ../nbs/05_cli.ipynb #cb3d9f8c
 def show_target(args: argparse.Namespace) -> int:
@@ -66,6 +67,18 @@ def smoke(args: argparse.Namespace) -> int:
     print(f"MLflow run {result['run_id']} in {result['tracking_uri']}")
     return 0
 
+# %% ../nbs/05_cli.ipynb #8e03c0fe
+def lakehouse(args: argparse.Namespace) -> int:
+    "`dbxml lakehouse`: bronze, silver and gold for a month or a range of months, with the counts."
+    from dbxml.lakehouse import format_counts, parse_months, run_lakehouse
+    from dbxml.spark import get_spark
+
+    months = parse_months(args.months)
+    target = load_target(args.target)
+    rows = run_lakehouse(get_spark(target), target, months, progress=lambda line: print(line, flush=True))
+    print(format_counts(rows))
+    return 0
+
 # %% ../nbs/05_cli.ipynb #afaec0a5
 def check(args: argparse.Namespace) -> int:
     "`dbxml check`: the notebook hygiene rules, then (unless `--no-sync`) the sync check."
@@ -113,6 +126,8 @@ def parser() -> argparse.ArgumentParser:
     add("doctor", doctor, "check the prerequisites (Python, Java, Delta jars)")
     add("smoke", smoke, "run the smoke job: Spark, Delta Lake and MLflow together").add_argument(
         "--rows", type=int, default=1000, help="rows to write (default: 1000)")
+    add("lakehouse", lakehouse, "run bronze, silver and gold for months of flights").add_argument(
+        "--months", default="2013-01..2013-12", help="a month or a range, e.g. 2013-05 or 2013-01..2013-12 (default)")
     add("spark-server", spark_server, "serve the local lakehouse over Spark Connect").add_argument(
         "--port", type=int, default=15002, help="gRPC port (default: 15002)")
     checker = add("check", check, "check notebook hygiene and that library and README are in sync")

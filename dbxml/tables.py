@@ -17,7 +17,7 @@ from .config import DbxmlError
 # %% auto #0
 __all__ = ['COMMIT_NOTE', 'table_version', 'with_ingestion_metadata', 'append_once', 'Column', 'TableSpec', 'create_table_sql',
            'table_constraints', 'ensure_table', 'conform', 'commit_note', 'last_commit_note', 'merge_rows',
-           'replace_rows']
+           'replace_rows', 'content_digest']
 
 # %% ../nbs/06_tables.ipynb #575ba68c
 def table_version(spark: SparkSession, name: str) -> int | None:
@@ -140,6 +140,7 @@ def merge_rows(frame: DataFrame,  # the new rows, one per key
                name: str,  # the full table name
                spec: TableSpec,  # the table's declaration (its keys, columns, constraints)
                note: dict | None = None,  # a commit note (see `commit_note`)
+               within: str | None = None,  # SQL on the table's columns: the only rows the keys can match
               ) -> dict:
     "Upsert `frame` into table `name` on `spec.keys`; returns the rows inserted and updated."
     if not spec.keys:
@@ -148,7 +149,7 @@ def merge_rows(frame: DataFrame,  # the new rows, one per key
     ensure_table(spark, name, spec)
     view = f"dbxml_merge_source_{spec.table}"
     conform(frame, spec).createOrReplaceTempView(view)
-    on = " AND ".join(f"target.{key} = source.{key}" for key in spec.keys)
+    on = " AND ".join([f"target.{key} = source.{key}" for key in spec.keys] + ([f"({within})"] if within else []))
     changed = " OR ".join(f"NOT (target.{column} <=> source.{column})" for column in spec.column_names
                           if column not in spec.keys)
     with commit_note(spark, note):
@@ -171,3 +172,15 @@ def replace_rows(frame: DataFrame,  # the slice's new rows
     with commit_note(spark, note):
         conform(frame, spec).write.format("delta").mode("overwrite").option("replaceWhere", where).saveAsTable(name)
     return spark.table(name).where(where).count()
+
+# %% ../nbs/06_tables.ipynb #459e4fb7
+def content_digest(spark: SparkSession,
+                   name: str,  # the full table name
+                   exclude: tuple[str, ...] = (),  # columns to leave out
+                  ) -> str:
+    "A digest of the rows of table `name` that ignores their order: `<rows>:<sum of row hashes>`."
+    table = spark.table(name)
+    row = F.to_json(F.struct(*[column for column in table.columns if column not in exclude]))
+    row_hash = F.conv(F.substring(F.sha2(row, 256), 1, 15), 16, 10).cast("decimal(38,0)")
+    result = table.agg(F.count("*").alias("rows"), F.coalesce(F.sum(row_hash), F.lit(0)).alias("sum")).first()
+    return f"{result['rows']}:{result['sum']}"

@@ -227,7 +227,8 @@ def write_silver(spark: SparkSession, target: Target,
     note = {"stage": "silver", "source": f"bronze_{source}", "batch": batch,
             "bronze_version": table_version(spark, table_name(target, f"bronze_{source}").on(target))}
     good = passing(checked).drop("_raw", "_failed_rules", "_reason")
-    merged = merge_rows(good, table_name(target, spec.table).on(target), spec, note=note)
+    within = f"target._batch = '{batch}'" if source == "flights" else None  # a month's flights stay in its batch
+    merged = merge_rows(good, table_name(target, spec.table).on(target), spec, note=note, within=within)
     replace_rows(quarantine_rows(checked, source), table_name(target, "quarantine").on(target), QUARANTINE_SPEC,
                  f"source_table = 'bronze_{source}' AND batch = '{batch}'", note=note)
     return {"source": source, "batch": batch, **reconcile(spark, target, source, batch), **merged}
