@@ -5,6 +5,8 @@
 # %% ../nbs/13_silver.ipynb #16e8f13b
 from __future__ import annotations
 
+from functools import reduce
+
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -12,7 +14,7 @@ from .catalog import ensure_schema, table_name
 from .config import DbxmlError, Target
 from .quality import KEYS, TYPES, apply_rules, constraints_for, failing, passing, typed_record
 from .sources import DIMENSIONS
-from .tables import Column, TableSpec, merge_rows, replace_rows, table_version
+from .tables import Column, TableSpec, computed_once, merge_rows, replace_rows, table_version
 
 # %% auto #0
 __all__ = ['SOURCE_COLUMN_DOCS', 'LINEAGE_COLUMNS', 'TABLE_DOCS', 'FLIGHT_EXTRA_COLUMNS', 'FLIGHTS_SPEC', 'QUARANTINE_SPEC',
@@ -99,7 +101,10 @@ FLIGHTS_SPEC = TableSpec(
      Column("flight_date", "DATE", "Scheduled departure date, local at the origin.", nullable=False),
      *source_columns("flights"), *FLIGHT_EXTRA_COLUMNS, *LINEAGE_COLUMNS),
     keys=("flight_id",), constraints=constraints_for("flights"),
-    properties={"delta.enableChangeDataFeed": "true"})
+    # Delta keeps min/max statistics of the first 32 columns only by default; _batch is further
+    # along, and without its statistics every month's MERGE and rewrite would read the whole year.
+    properties={"delta.enableChangeDataFeed": "true",
+                "delta.dataSkippingStatsColumns": "flight_id,flight_date,_batch,carrier,origin,dest,tailnum"})
 QUARANTINE_SPEC = TableSpec(
     "quarantine", "Records that broke a quality rule, with the rule, the reason and where they came from.",
     (Column("source_table", "STRING", "The bronze table the record came from.", nullable=False),
@@ -154,11 +159,15 @@ def quarantine_rows(checked: DataFrame,  # `apply_rules` output
 # %% ../nbs/13_silver.ipynb #0964df2c
 def reconcile(spark: SparkSession, target: Target, source: str, batch: str) -> dict:
     "Counts of one batch in bronze, silver and quarantine; a `DbxmlError` unless bronze = silver + quarantined."
-    def rows(table, condition):
-        return spark.table(table_name(target, table).on(target)).where(condition).count()
     batch_is = F.col("_batch") == batch
-    counts = {"bronze": rows(f"bronze_{source}", batch_is), "silver": rows(f"silver_{source}", batch_is),
-              "quarantined": rows("quarantine", (F.col("source_table") == f"bronze_{source}") & (F.col("batch") == batch))}
+    parts = {"bronze": (f"bronze_{source}", batch_is), "silver": (f"silver_{source}", batch_is),
+             "quarantined": ("quarantine", (F.col("source_table") == f"bronze_{source}") & (F.col("batch") == batch))}
+    names = {part: table_name(target, table).on(target) for part, (table, _) in parts.items()}
+    rows = [spark.table(names[part]).where(condition).select(F.lit(part).alias("part"))
+            for part, (_, condition) in parts.items() if spark.catalog.tableExists(names[part])]
+    union = reduce(DataFrame.unionByName, rows) if rows else None  # one Spark job counts all three
+    found = {row["part"]: row["count"] for row in union.groupBy("part").count().collect()} if union else {}
+    counts = {part: found.get(part, 0) for part in parts}  # a table not created yet holds no rows
     if counts["bronze"] != counts["silver"] + counts["quarantined"]:
         raise DbxmlError(f"bronze_{source} batch {batch} does not reconcile: {counts['bronze']} bronze rows but "
                          f"{counts['silver']} in silver + {counts['quarantined']} quarantined. Rows were lost or "
@@ -175,19 +184,26 @@ def write_silver(spark: SparkSession, target: Target,
     ensure_schema(spark, target)
     note = {"stage": "silver", "source": f"bronze_{source}", "batch": batch,
             "bronze_version": table_version(spark, table_name(target, f"bronze_{source}").on(target))}
-    good = passing(checked).drop("_raw", "_failed_rules", "_reason")
     within = f"target._batch = '{batch}'" if source == "flights" else None  # a month's flights stay in its batch
-    merged = merge_rows(good, table_name(target, spec.table).on(target), spec, note=note, within=within)
-    replace_rows(quarantine_rows(checked, source), table_name(target, "quarantine").on(target), QUARANTINE_SPEC,
-                 f"source_table = 'bronze_{source}' AND batch = '{batch}'", note=note)
-    return {"source": source, "batch": batch, **reconcile(spark, target, source, batch), **merged}
+    with computed_once(checked) as checked:
+        good = passing(checked).drop("_raw", "_failed_rules", "_reason")
+        merged = merge_rows(good, table_name(target, spec.table).on(target), spec, note=note, within=within)
+        replace_rows(quarantine_rows(checked, source), table_name(target, "quarantine").on(target), QUARANTINE_SPEC,
+                     f"source_table = 'bronze_{source}' AND batch = '{batch}'", note=note)
+    return {"source": source, "batch": batch, **reconcile(spark, target, source, batch), **merged, "written": True}
 
 def refine_dimension(spark: SparkSession, target: Target,
                      source: str,  # one of `dbxml.sources.DIMENSIONS`
                      batch: str | None = None,  # default: the latest bronze batch
                     ) -> dict:
-    "Type, check and merge one batch of a dimension into `silver_<source>`; returns the reconciled counts."
+    "Type, check and merge one batch of a dimension into `silver_<source>`, unless done; returns the reconciled counts."
     batch = batch or latest_batch(spark, target, source)
+    if spark.catalog.tableExists(table_name(target, f"silver_{source}").on(target)):
+        try:  # a file's batch is its checksum: a batch that reconciles was refined, and cannot have changed
+            return {"source": source, "batch": batch, **reconcile(spark, target, source, batch),
+                    "inserted": 0, "updated": 0, "written": False}
+        except DbxmlError:
+            pass  # not (fully) refined yet: refine it
     checked = apply_rules(typed_record(bronze_batch(spark, target, source, batch), source), source)
     return write_silver(spark, target, source, checked, dimension_spec(source), batch)
 

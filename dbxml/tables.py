@@ -9,6 +9,7 @@ import json
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -16,8 +17,8 @@ from .config import DbxmlError
 
 # %% auto #0
 __all__ = ['COMMIT_NOTE', 'table_version', 'with_ingestion_metadata', 'append_once', 'Column', 'TableSpec', 'create_table_sql',
-           'table_constraints', 'ensure_table', 'conform', 'commit_note', 'last_commit_note', 'merge_rows',
-           'replace_rows', 'content_digest']
+           'table_constraints', 'ensure_table', 'conform', 'commit_note', 'last_commit_note', 'computed_once',
+           'merge_rows', 'replace_rows', 'rows_written', 'content_digest']
 
 # %% ../nbs/06_tables.ipynb #575ba68c
 def table_version(spark: SparkSession, name: str) -> int | None:
@@ -135,6 +136,22 @@ def last_commit_note(spark: SparkSession, name: str) -> dict | None:
     note = spark.sql(f"DESCRIBE HISTORY {name} LIMIT 1").first()["userMetadata"]
     return json.loads(note) if note else None
 
+# %% ../nbs/06_tables.ipynb #17362370
+@contextmanager
+def computed_once(frame: DataFrame):
+    "Within the block, `frame` is computed once and kept, where the engine allows caching."
+    try:
+        kept = frame.persist(StorageLevel.MEMORY_AND_DISK)
+    except Exception as error:  # serverless: [NOT_SUPPORTED_WITH_SERVERLESS] PERSIST TABLE ...
+        if "NOT_SUPPORTED" not in str(error):
+            raise
+        yield frame
+        return
+    try:
+        yield kept
+    finally:
+        kept.unpersist()
+
 # %% ../nbs/06_tables.ipynb #16d80753
 def merge_rows(frame: DataFrame,  # the new rows, one per key
                name: str,  # the full table name
@@ -166,12 +183,17 @@ def replace_rows(frame: DataFrame,  # the slice's new rows
                  where: str,  # SQL condition selecting the slice, e.g. `month = '2013-05'`
                  note: dict | None = None,  # a commit note (see `commit_note`)
                 ) -> int:
-    "Replace the rows of table `name` that match `where` with `frame`; returns the slice's new row count."
+    "Replace the rows of table `name` that match `where` with `frame`; returns the rows written."
     spark = frame.sparkSession
     ensure_table(spark, name, spec)
     with commit_note(spark, note):
         conform(frame, spec).write.format("delta").mode("overwrite").option("replaceWhere", where).saveAsTable(name)
-    return spark.table(name).where(where).count()
+    return rows_written(spark, name)
+
+def rows_written(spark: SparkSession, name: str) -> int:
+    "The rows the latest commit of table `name` added, from Delta's log (no scan of the data)."
+    metrics = spark.sql(f"DESCRIBE HISTORY {name} LIMIT 1").first()["operationMetrics"]
+    return int(metrics.get("numOutputRows", 0)) - int(metrics.get("numCopiedRows", 0))
 
 # %% ../nbs/06_tables.ipynb #459e4fb7
 def content_digest(spark: SparkSession,

@@ -34,6 +34,7 @@ import json
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -240,6 +241,40 @@ def last_commit_note(spark: SparkSession, name: str) -> dict | None:
 
 
 # %% [markdown]
+# ## Computing once for two writes
+#
+# A stage that writes one computation to two tables (silver's good rows and its
+# quarantined rows) would compute it twice. `computed_once` keeps it in memory (spilling
+# to disk) for the block. Databricks serverless compute refuses caching; there the
+# block simply computes twice, which is correct, only slower.
+
+# %%
+#| export
+@contextmanager
+def computed_once(frame: DataFrame):
+    "Within the block, `frame` is computed once and kept, where the engine allows caching."
+    try:
+        kept = frame.persist(StorageLevel.MEMORY_AND_DISK)
+    except Exception as error:  # serverless: [NOT_SUPPORTED_WITH_SERVERLESS] PERSIST TABLE ...
+        if "NOT_SUPPORTED" not in str(error):
+            raise
+        yield frame
+        return
+    try:
+        yield kept
+    finally:
+        kept.unpersist()
+
+
+# %%
+squares = spark.range(5).selectExpr("id * id AS square")
+with computed_once(squares) as kept:
+    test_eq(kept.storageLevel.useMemory, True)
+    test_eq(kept.count(), 5)
+test_eq(squares.storageLevel.useMemory, False)
+
+
+# %% [markdown]
 # ## Idempotent merge
 #
 # `merge_rows` upserts on the spec's keys with one `MERGE`: a new key is inserted, a key
@@ -307,12 +342,17 @@ def replace_rows(frame: DataFrame,  # the slice's new rows
                  where: str,  # SQL condition selecting the slice, e.g. `month = '2013-05'`
                  note: dict | None = None,  # a commit note (see `commit_note`)
                 ) -> int:
-    "Replace the rows of table `name` that match `where` with `frame`; returns the slice's new row count."
+    "Replace the rows of table `name` that match `where` with `frame`; returns the rows written."
     spark = frame.sparkSession
     ensure_table(spark, name, spec)
     with commit_note(spark, note):
         conform(frame, spec).write.format("delta").mode("overwrite").option("replaceWhere", where).saveAsTable(name)
-    return spark.table(name).where(where).count()
+    return rows_written(spark, name)
+
+def rows_written(spark: SparkSession, name: str) -> int:
+    "The rows the latest commit of table `name` added, from Delta's log (no scan of the data)."
+    metrics = spark.sql(f"DESCRIBE HISTORY {name} LIMIT 1").first()["operationMetrics"]
+    return int(metrics.get("numOutputRows", 0)) - int(metrics.get("numCopiedRows", 0))
 
 
 # %%
@@ -321,8 +361,9 @@ monthly = TableSpec("example_monthly", "Numbers by month.",
 numbers = table_name(scratch, monthly.table).on(scratch)
 spark.sql(f"DROP TABLE IF EXISTS {numbers}")
 for month, count in [("2013-01", 3), ("2013-02", 2), ("2013-01", 4), ("2013-01", 4)]:
-    replace_rows(spark.range(count).selectExpr(f"'{month}' AS month", "id AS value"), numbers, monthly,
-                 f"month = '{month}'")
+    written = replace_rows(spark.range(count).selectExpr(f"'{month}' AS month", "id AS value"), numbers, monthly,
+                           f"month = '{month}'")
+    test_eq(written, count)
 rows = spark.table(numbers).groupBy("month").count().orderBy("month").collect()
 test_eq([(row["month"], row["count"]) for row in rows], [("2013-01", 4), ("2013-02", 2)])
 test_fail(lambda: replace_rows(spark.range(1).selectExpr("'2013-03' AS month", "id AS value"), numbers, monthly,

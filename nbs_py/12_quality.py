@@ -366,5 +366,8 @@ def rules_markdown() -> str:
 
 
 # %%
+assert "| flights | `positive_air_time` | `air_time`, when known, is positive. | yes |" in rules_markdown().splitlines()
+
+# %%
 #| exec_doc
 Markdown(rules_markdown())
