@@ -99,6 +99,17 @@ logger.hive_alter.name = org.apache.hadoop.hive.metastore.HiveAlterHandler
 logger.hive_alter.level = off
 logger.hive_handler.name = org.apache.hadoop.hive.metastore.RetryingHMSHandler
 logger.hive_handler.level = off
+# A failing write (a Delta constraint refusing a row, say) reaches the caller as one
+# exception; the task, the writer, the executor and the scheduler would each log its
+# whole stack trace again.
+logger.abort_task.name = org.apache.spark.util.Utils
+logger.abort_task.level = off
+logger.delta_writer.name = org.apache.spark.sql.delta.files.DeltaFileFormatWriter
+logger.delta_writer.level = off
+logger.executor.name = org.apache.spark.executor.Executor
+logger.executor.level = off
+logger.task_set.name = org.apache.spark.scheduler.TaskSetManager
+logger.task_set.level = off
 """
 
 # %% ../nbs/01_spark.ipynb #ea2d163b
