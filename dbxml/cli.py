@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -13,8 +14,8 @@ from pathlib import Path
 from .config import DbxmlError, load_target, target_values
 
 # %% auto #0
-__all__ = ['SUPPORTED_PYTHONS', 'show_target', 'check_python', 'doctor', 'smoke', 'lakehouse', 'check', 'spark_server', 'parser',
-           'main']
+__all__ = ['SUPPORTED_PYTHONS', 'show_target', 'check_python', 'doctor', 'smoke', 'lakehouse', 'machine_learning', 'mlflow_ui',
+           'check', 'spark_server', 'parser', 'main']
 
 # %% ../nbs/05_cli.ipynb #cb3d9f8c
 def show_target(args: argparse.Namespace) -> int:
@@ -79,6 +80,44 @@ def lakehouse(args: argparse.Namespace) -> int:
     print(format_counts(rows))
     return 0
 
+# %% ../nbs/05_cli.ipynb #83d4dbc3
+def machine_learning(args: argparse.Namespace) -> int:
+    "`dbxml ml`: the model lifecycle month by month: train the first model, score, monitor, retrain on drift."
+    from dbxml.lakehouse import parse_months
+    from dbxml.lifecycle import run_lifecycle
+    from dbxml.monitor import monitoring_figure, monitoring_history
+    from dbxml.registry import champion_history, model_name
+    from dbxml.spark import get_spark
+
+    months = parse_months(args.months)
+    target = load_target(args.target)
+    spark = get_spark(target)
+    run_lifecycle(spark, target, months, window=args.window, progress=lambda line: print(line, flush=True))
+    print(f"\nchampion history of {model_name(target)}:")
+    print(champion_history(target).to_string(index=False))
+    if target.is_local:
+        figure = Path(target.home) / "reports" / "monitoring.png"
+        figure.parent.mkdir(parents=True, exist_ok=True)
+        monitoring_figure(monitoring_history(spark, target)).savefig(figure, dpi=100)
+        print(f"monitoring figure: {figure}; browse the runs and the registry with: dbxml ui")
+    return 0
+
+# %% ../nbs/05_cli.ipynb #ca43698c
+def mlflow_ui(args: argparse.Namespace) -> int:
+    "`dbxml ui`: the MLflow UI over the target's local tracking store and registry, until interrupted."
+    target = load_target(args.target)
+    if not target.is_local:
+        raise DbxmlError(f"target {target.name!r} tracks in the Databricks workspace: open its Experiments and "
+                         "Models pages there.")
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", target.mlflow_tracking_uri,
+               "--registry-store-uri", target.mlflow_registry_uri, "--host", args.host, "--port", str(args.port)]
+    print(f"MLflow UI for target {target.name!r} at http://{args.host}:{args.port} (home {target.home}); "
+          "Ctrl-C stops it.", flush=True)
+    try:
+        return subprocess.call(command)
+    except KeyboardInterrupt:
+        return 0
+
 # %% ../nbs/05_cli.ipynb #afaec0a5
 def check(args: argparse.Namespace) -> int:
     "`dbxml check`: the notebook hygiene rules, then (unless `--no-sync`) the sync check."
@@ -128,6 +167,12 @@ def parser() -> argparse.ArgumentParser:
         "--rows", type=int, default=1000, help="rows to write (default: 1000)")
     add("lakehouse", lakehouse, "run bronze, silver and gold for months of flights").add_argument(
         "--months", default="2013-01..2013-12", help="a month or a range, e.g. 2013-05 or 2013-01..2013-12 (default)")
+    learner = add("ml", machine_learning, "run the model lifecycle month by month (score, monitor, retrain)")
+    learner.add_argument("--months", default="2013-01..2013-12", help="a month or a range (default: 2013-01..2013-12)")
+    learner.add_argument("--window", type=int, default=3, help="months a model trains on (default: 3)")
+    viewer = add("ui", mlflow_ui, "open the MLflow UI over the local runs and model registry")
+    viewer.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
+    viewer.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
     add("spark-server", spark_server, "serve the local lakehouse over Spark Connect").add_argument(
         "--port", type=int, default=15002, help="gRPC port (default: 15002)")
     checker = add("check", check, "check notebook hygiene and that library and README are in sync")

@@ -5,6 +5,7 @@
 # %% ../nbs/03_tracking.ipynb #e7e3b166
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .config import Target
@@ -17,6 +18,8 @@ def use_mlflow(target: Target) -> None:
     "Point this process's MLflow client at the target's tracking server and model registry."
     import mlflow
 
+    # a progress bar per downloaded model would flood job logs and executed notebooks
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(target.mlflow_tracking_uri)
     mlflow.set_registry_uri(target.mlflow_registry_uri)
 

@@ -240,6 +240,8 @@ def local_spark_conf(target: Target,  # a local target (its `home` holds everyth
         # Delta rebuilds a table's state from its log with this many tasks (default 50):
         # on two cores, 50 tiny tasks made every small MERGE or count 3-4 times slower.
         "spark.databricks.delta.snapshotPartitions": "2",
+        # Arrow moves rows to pandas (training, scoring UDFs) in columns, as on Databricks.
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",

@@ -18,6 +18,7 @@
 #| export
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from dbxml.config import Target
@@ -36,6 +37,8 @@ def use_mlflow(target: Target) -> None:
     "Point this process's MLflow client at the target's tracking server and model registry."
     import mlflow
 
+    # a progress bar per downloaded model would flood job logs and executed notebooks
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(target.mlflow_tracking_uri)
     mlflow.set_registry_uri(target.mlflow_registry_uri)
 

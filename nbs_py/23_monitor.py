@@ -1,0 +1,486 @@
+# %% [markdown]
+# # Monitor
+# > After each scored month: has the input drifted from what the champion learnt on, have
+# > its predictions moved, how good was it once the real delays are known, and is it
+# > time to retrain?
+#
+# The baseline is the champion's own training data: the registry says which table,
+# version and months (see `dbxml.registry`), so the baseline is exactly what the model
+# saw, read `VERSION AS OF`. Each feature is cut into bins on that baseline (deciles for
+# numbers, one bin per value for categories, plus a bin for missing and one for values
+# never seen in training), and every month is counted into the same bins.
+#
+# Two statistics compare a month with the baseline: the population stability index
+# (PSI, the credit-risk industry's drift measure, with its well-known reading: below 0.1
+# stable, 0.1 to 0.25 a moderate shift, above 0.25 a major one) and the Jensen-Shannon
+# distance (0 to 1, symmetric, from SciPy). Spark does the counting, so only a few
+# hundred numbers leave the cluster whatever the data's size; ADR 0010 records why this
+# beat the drift libraries we measured. Performance is measured with the same metrics
+# as training, once the month's real delays are in the feature table. The results go to
+# `monitor_flight_delay`, one row per month, feature and statistic, and a row that says
+# whether to retrain and why: the job graph reads that row to decide.
+
+# %%
+#| default_exp monitor
+
+# %%
+#| export
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from functools import reduce
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from pyspark.sql import Column as SparkColumn
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from scipy.spatial.distance import jensenshannon
+
+from dbxml.catalog import table_name
+from dbxml.config import DbxmlError, Target
+from dbxml.gold import FEATURES_SPEC, LABEL
+from dbxml.registry import model_name, registry
+from dbxml.score import PREDICTIONS_SPEC, delay_probability
+from dbxml.tables import Column, TableSpec, replace_rows
+from dbxml.train import MODEL_FEATURES, evaluate, input_columns
+
+# %%
+#| hide
+from fastcore.test import test_close, test_eq, test_fail
+
+from dbxml.config import load_target, scratch_target
+from dbxml.lakehouse import parse_months, run_lakehouse
+from dbxml.registry import promote, register, validate
+from dbxml.score import score_month
+from dbxml.spark import get_spark
+from dbxml.tables import content_digest
+from dbxml.train import train_model
+
+# %% [markdown]
+# ## Bins and counts
+#
+# A `Bins` fixes how one column is cut. Bin `-1` holds missing values and, for
+# categories, bin `-2` holds values the baseline never had (a new airport, say), so a
+# month's counts always fit the baseline's bins.
+
+# %%
+#| export
+MISSING, UNSEEN = -1, -2
+PREDICTION = "delay_probability"  # the prediction column, monitored like a feature
+
+@dataclass(frozen=True)
+class Bins:
+    "How one column is cut into bins."
+    column: str
+    edges: tuple[float, ...] = ()  # numbers: bin i holds values in (edges[i-1], edges[i]]
+    categories: tuple[str, ...] = ()  # categories: bin i holds categories[i]
+
+    @property
+    def labels(self) -> list[int]:
+        "Every bin a value can land in."
+        size = len(self.categories) if self.categories else len(self.edges) + 1
+        return [UNSEEN, MISSING, *range(size)] if self.categories else [MISSING, *range(size)]
+
+    def index(self) -> SparkColumn:
+        "A Spark column: the bin of each row's value."
+        value = F.col(self.column)
+        if self.categories:
+            known = reduce(lambda chain, item: chain.when(value == item[1], item[0]),
+                           enumerate(self.categories[1:], start=1), F.when(value == self.categories[0], 0))
+            return F.when(value.isNull(), MISSING).otherwise(known.otherwise(UNSEEN))
+        above = reduce(lambda total, edge: total + F.when(value > edge, 1).otherwise(0), self.edges, F.lit(0))
+        return F.when(value.isNull() | F.isnan(value), MISSING).otherwise(above)
+
+def fit_bins(frame: DataFrame,  # the baseline rows
+             columns: list[str],  # numeric or string columns of `frame`
+             quantiles: int = 10,  # numeric bins: cut at these quantiles of the baseline
+            ) -> list[Bins]:
+    "Bins for `columns` fixed on `frame`: distinct deciles for numbers, the values seen for strings."
+    kinds = dict(frame.dtypes)
+    numeric = [column for column in columns if kinds[column] != "string"]
+    cuts = [step / quantiles for step in range(1, quantiles)]
+    row = frame.agg(*[F.percentile(column, cuts).alias(column) for column in numeric],
+                    *[F.sort_array(F.collect_set(column)).alias(column) for column in columns
+                      if column not in numeric]).first()
+    return [Bins(column, edges=tuple(sorted(set(row[column] or [])))) if column in numeric
+            else Bins(column, categories=tuple(row[column])) for column in columns]
+
+def histograms(frame: DataFrame, bins: list[Bins]) -> dict[str, np.ndarray]:
+    "The rows of `frame` in each bin of each column, in one Spark job: column -> counts in `Bins.labels` order."
+    cells = F.explode(F.array(*[F.struct(F.lit(item.column).alias("column"), item.index().alias("bin"))
+                                 for item in bins]))
+    counts = frame.select(cells.alias("cell")).groupBy("cell.column", "cell.bin").count().collect()
+    found = {(row["column"], row["bin"]): row["count"] for row in counts}
+    return {item.column: np.array([found.get((item.column, label), 0) for label in item.labels], dtype=float)
+            for item in bins}
+
+
+# %% [markdown]
+# ## Drift statistics
+#
+# PSI sums `(actual - expected) * ln(actual / expected)` over the bins' shares; an empty
+# bin would make it infinite, so shares are floored at 0.0001 (the usual convention).
+
+# %%
+#| export
+def population_stability(expected: np.ndarray,  # baseline counts per bin
+                         actual: np.ndarray,  # current counts per bin, same bins
+                         floor: float = 1e-4,  # the smallest share a bin is given
+                        ) -> float:
+    "The population stability index of `actual` against `expected`."
+    expected = np.maximum(expected / expected.sum(), floor)
+    actual = np.maximum(actual / actual.sum(), floor)
+    return float(np.sum((actual - expected) * np.log(actual / expected)))
+
+def js_distance(expected: np.ndarray, actual: np.ndarray) -> float:
+    "The Jensen-Shannon distance between the two distributions, base 2 (0 = same, 1 = disjoint)."
+    return float(jensenshannon(expected / expected.sum(), actual / actual.sum(), base=2))
+
+
+# %% [markdown]
+# The same distribution has no drift; a shift of half the mass across bins is a major
+# one on either scale:
+
+# %%
+base = np.array([100.0, 200, 300, 400])
+test_close(population_stability(base, base * 3), 0.0)
+test_close(js_distance(base, base * 2), 0.0)
+moved = np.array([300.0, 400, 200, 100])
+assert population_stability(base, moved) > 0.25 and 0.2 < js_distance(base, moved) < 1
+test_close(js_distance(np.array([1.0, 0]), np.array([0.0, 1])), 1.0)
+
+
+# %% [markdown]
+# ## When to retrain
+#
+# The retraining rule is code, like the promotion policy. Any one of three signals is
+# enough: several features have shifted majorly at once (one feature alone, like the
+# temperature from one month to the next, is what seasons do), the predictions
+# themselves have shifted, or the model ranks late flights clearly worse than it did on
+# its held-out month. These thresholds were written down before the year was run, not
+# fitted to it.
+
+# %%
+#| export
+@dataclass(frozen=True)
+class DriftPolicy:
+    "When monitoring raises the retrain signal."
+    feature_psi: float = 0.25  # a feature with PSI at or above this has shifted majorly
+    drifted_features: int = 3  # retrain when at least this many features shifted majorly
+    prediction_psi: float = 0.2  # retrain when the predictions' PSI reaches this
+    roc_auc_drop: float = 0.03  # retrain when ROC AUC falls this far below the held-out month's
+
+    def reasons(self, drift: dict[str, float],  # column -> PSI, the features and `PREDICTION`
+                roc_auc: float | None,  # this month's ROC AUC, None if no labels yet
+                held_out_roc_auc: float,  # the model's ROC AUC on its held-out month
+               ) -> list[str]:
+        "Why the model should be retrained; empty = it should not."
+        reasons = []
+        shifted = sorted(column for column, value in drift.items()
+                         if column != PREDICTION and value >= self.feature_psi)
+        if len(shifted) >= self.drifted_features:
+            reasons.append(f"{len(shifted)} features shifted (PSI >= {self.feature_psi}): {', '.join(shifted)}")
+        if drift.get(PREDICTION, 0.0) >= self.prediction_psi:
+            reasons.append(f"predictions shifted: PSI {drift[PREDICTION]:.3f} >= {self.prediction_psi}")
+        if roc_auc is not None and roc_auc < held_out_roc_auc - self.roc_auc_drop:
+            reasons.append(f"ROC AUC {roc_auc:.4f} fell more than {self.roc_auc_drop} below the held-out "
+                           f"{held_out_roc_auc:.4f}")
+        return reasons
+
+DRIFT_POLICY = DriftPolicy()
+
+def drift_policy_markdown(policy: DriftPolicy = DRIFT_POLICY) -> str:
+    "The retrain rule as a Markdown table, for the docs."
+    rows = [("features", f"at least {policy.drifted_features} features with PSI ≥ {policy.feature_psi}"),
+            ("predictions", f"PSI of the delay probability ≥ {policy.prediction_psi}"),
+            ("performance", f"ROC AUC more than {policy.roc_auc_drop} below the model's held-out ROC AUC")]
+    return "\n".join(["| signal | retrain when |", "|---|---|", *[f"| {name} | {rule} |" for name, rule in rows]])
+
+
+# %%
+#| exec_doc
+from IPython.display import Markdown  # noqa: E402
+
+Markdown(drift_policy_markdown())
+
+# %%
+quiet = {"temp": 0.6, "humid": 0.3, "wind_speed": 0.05, PREDICTION: 0.05}
+test_eq(DRIFT_POLICY.reasons(quiet, 0.70, 0.71), [])
+stormy = {**quiet, "visib": 0.4}
+assert "3 features shifted" in DRIFT_POLICY.reasons(stormy, 0.70, 0.71)[0]
+test_eq(len(DRIFT_POLICY.reasons({**quiet, PREDICTION: 0.3}, 0.60, 0.71)), 2)
+test_eq(DRIFT_POLICY.reasons(quiet, None, 0.71), [])
+
+# %% [markdown]
+# ## The baseline
+#
+# A model version's baseline is computed once, from the rows its tags name, and kept in
+# `monitor_baselines`: the bins and counts of every feature and of the model's own
+# predictions on those rows (scored through Spark like any month).
+
+# %%
+#| export
+BASELINES_SPEC = TableSpec(
+    "monitor_baselines", "Per model version and column: the bins fixed on its training data and their counts.",
+    (Column("model_name", "STRING", "The registered model.", nullable=False),
+     Column("model_version", "STRING", "The model version.", nullable=False),
+     Column("column_name", "STRING", "The feature, or delay_probability for the predictions.", nullable=False),
+     Column("edges", "ARRAY<DOUBLE>", "Numeric bin edges; bin i holds (edges[i-1], edges[i]]."),
+     Column("categories", "ARRAY<STRING>", "Categories; bin i holds categories[i]."),
+     Column("counts", "ARRAY<DOUBLE>", "Training rows per bin, in the order unseen (categories only), missing, 0, 1, ..."),
+     Column("training_data", "STRING", "The table, version and months the baseline was read from (JSON).")),
+    keys=("model_name", "model_version", "column_name"))
+
+def training_data(target: Target, version: str) -> dict:
+    "The table, version and months model `version` was trained on, from its registry tags."
+    tags = registry(target).get_model_version(model_name(target), version).tags
+    if "training_data" not in tags:
+        raise DbxmlError(f"{model_name(target)} version {version} has no training_data tag: register it with "
+                         "dbxml.registry.register.")
+    return json.loads(tags["training_data"])["training"]
+
+def baseline(spark: SparkSession, target: Target,
+             version: str,  # the model version
+            ) -> tuple[list[Bins], dict[str, np.ndarray]]:
+    "The bins and baseline counts of model `version`, computed and stored on first use."
+    name = table_name(target, BASELINES_SPEC.table).on(target)
+    model = model_name(target)
+    if spark.catalog.tableExists(name):
+        stored = (spark.table(name).where((F.col("model_name") == model) & (F.col("model_version") == version))
+                  .collect())
+        if stored:
+            bins = [Bins(row["column_name"], tuple(row["edges"] or ()), tuple(row["categories"] or ()))
+                    for row in stored]
+            return bins, {row["column_name"]: np.array(row["counts"]) for row in stored}
+    data = training_data(target, version)
+    rows = (spark.sql(f"SELECT * FROM {data['table']} VERSION AS OF {data['version']}")
+            .where(F.col("month").isin(data["months"]) & F.col(LABEL).isNotNull()).select(*input_columns()))
+    rows = rows.withColumn(PREDICTION, delay_probability(spark, f"models:/{model}/{version}")())
+    bins = fit_bins(rows, [*MODEL_FEATURES, PREDICTION])
+    counts = histograms(rows, bins)
+    stored = spark.createDataFrame(
+        [(model, version, item.column, list(item.edges), list(item.categories), counts[item.column].tolist(),
+          json.dumps(data, sort_keys=True)) for item in bins],
+        "model_name string, model_version string, column_name string, edges array<double>, "
+        "categories array<string>, counts array<double>, training_data string")
+    replace_rows(stored, name, BASELINES_SPEC, f"model_name = '{model}' AND model_version = '{version}'",
+                 {"stage": "monitor", "baseline_of": version})
+    return bins, counts
+
+
+# %% [markdown]
+# ## Monitoring a month
+
+# %%
+#| export
+MONITORING_SPEC = TableSpec(
+    "monitor_flight_delay", "Monthly drift and performance of the delay model, and the retrain signal.",
+    (Column("month", "STRING", "The month monitored, YYYY-MM.", nullable=False),
+     Column("model_name", "STRING", "The registered model.", nullable=False),
+     Column("model_version", "STRING", "The version that scored the month.", nullable=False),
+     Column("kind", "STRING", "feature | prediction | performance | signal", nullable=False),
+     Column("subject", "STRING", "The feature, delay_probability, the metric's subject, or retrain.", nullable=False),
+     Column("statistic", "STRING", "psi | js_distance | a metric name | retrain", nullable=False),
+     Column("value", "DOUBLE", "The statistic's value (for the signal: 1 = retrain)."),
+     Column("threshold", "DOUBLE", "The threshold it is judged against, if any."),
+     Column("alert", "BOOLEAN", "The value crossed the threshold."),
+     Column("detail", "STRING", "For the signal: the reasons; otherwise what the baseline was."),
+     Column("monitored_at", "TIMESTAMP", "When the month was monitored.")),
+    keys=("month", "kind", "subject", "statistic"))
+
+@dataclass
+class Monitoring:
+    "What monitoring found for one month."
+    month: str
+    model_version: str
+    drift: dict[str, float]  # column -> PSI
+    distance: dict[str, float]  # column -> Jensen-Shannon distance
+    performance: dict | None  # the month's metrics once labels are known
+    reasons: list[str]  # why to retrain; empty = no need
+
+    @property
+    def retrain(self) -> bool:
+        "Whether the month raised the retrain signal."
+        return bool(self.reasons)
+
+def scored_month(spark: SparkSession, target: Target, month: str) -> tuple[DataFrame, str]:
+    "The month's predictions joined with its features and labels, and the model version that scored them."
+    predictions_name = table_name(target, PREDICTIONS_SPEC.table).on(target)
+    if not spark.catalog.tableExists(predictions_name):
+        raise DbxmlError(f"{predictions_name} does not exist: score a month first (dbxml.score).")
+    predictions = spark.table(predictions_name).where(F.col("month") == month)
+    versions = [row["model_version"] for row in predictions.select("model_version").distinct().collect()]
+    if len(versions) != 1:
+        raise DbxmlError(f"{month} has predictions from {len(versions)} model versions {versions}: score it "
+                         "(again) with one model first.")
+    features = spark.table(table_name(target, FEATURES_SPEC.table).on(target)).where(F.col("month") == month)
+    joined = predictions.select("flight_id", PREDICTION).join(
+        features.select("flight_id", *input_columns(), LABEL), "flight_id")
+    return joined, versions[0]
+
+def monitor_month(spark: SparkSession, target: Target,
+                  month: str,  # a scored month, `YYYY-MM`
+                  policy: DriftPolicy = DRIFT_POLICY,
+                 ) -> Monitoring:
+    "Measure the month's drift and performance against its model's baseline, record them, and decide on retraining."
+    rows, version = scored_month(spark, target, month)
+    bins, expected = baseline(spark, target, version)
+    actual = histograms(rows, bins)
+    drift = {item.column: population_stability(expected[item.column], actual[item.column]) for item in bins}
+    distance = {item.column: js_distance(expected[item.column], actual[item.column]) for item in bins}
+    labelled = rows.where(F.col(LABEL).isNotNull()).select(LABEL, PREDICTION).toPandas()
+    performance = evaluate(labelled[LABEL], labelled[PREDICTION]) if labelled[LABEL].nunique() == 2 else None
+    held_out = float(registry(target).get_model_version(model_name(target), version).tags["validation_roc_auc"])
+    reasons = policy.reasons(drift, performance and performance["roc_auc"], held_out)
+    result = Monitoring(month, version, drift, distance, performance, reasons)
+    write_monitoring(spark, target, result, policy, held_out)
+    return result
+
+def monitoring_rows(result: Monitoring, policy: DriftPolicy, held_out_roc_auc: float) -> list[tuple]:
+    "The rows `monitor_month` records: (kind, subject, statistic, value, threshold, alert, detail)."
+    rows = []
+    for column, value in result.drift.items():
+        kind, threshold = ("prediction", policy.prediction_psi) if column == PREDICTION else ("feature", policy.feature_psi)
+        rows.append((kind, column, "psi", value, threshold, value >= threshold, None))
+        rows.append((kind, column, "js_distance", result.distance[column], None, None, None))
+    for metric, value in (result.performance or {}).items():
+        threshold = held_out_roc_auc - policy.roc_auc_drop if metric == "roc_auc" else None
+        rows.append(("performance", "model", metric, value, threshold,
+                     None if threshold is None else value < threshold, None))
+    rows.append(("signal", "retrain", "retrain", float(result.retrain), None, result.retrain,
+                 "; ".join(result.reasons) or "no signal crossed its threshold"))
+    return rows
+
+def write_monitoring(spark: SparkSession, target: Target, result: Monitoring, policy: DriftPolicy,
+                     held_out_roc_auc: float) -> int:
+    "Replace the month's rows of `monitor_flight_delay` with `result`."
+    model = model_name(target)
+    rows = [(result.month, model, result.model_version, *row) for row in
+            monitoring_rows(result, policy, held_out_roc_auc)]
+    frame = spark.createDataFrame(rows, "month string, model_name string, model_version string, kind string, "
+                                        "subject string, statistic string, value double, threshold double, "
+                                        "alert boolean, detail string").withColumn("monitored_at", F.current_timestamp())
+    name = table_name(target, MONITORING_SPEC.table).on(target)
+    return replace_rows(frame, name, MONITORING_SPEC, f"month = '{result.month}'",
+                        {"stage": "monitor", "month": result.month, "model_version": result.model_version,
+                         "policy": asdict(policy)})
+
+
+# %% [markdown]
+# The job graph asks the table, not the process that monitored, whether to retrain: the
+# answer survives between tasks and is there for an auditor afterwards.
+
+# %%
+#| export
+def retrain_signal(spark: SparkSession, target: Target, month: str) -> tuple[bool, str]:
+    "Whether monitoring `month` raised the retrain signal, and why."
+    name = table_name(target, MONITORING_SPEC.table).on(target)
+    row = (spark.table(name).where((F.col("month") == month) & (F.col("kind") == "signal")).first()
+           if spark.catalog.tableExists(name) else None)
+    if row is None:
+        raise DbxmlError(f"{month} has not been monitored: run the monitor stage for it first.")
+    return bool(row["alert"]), row["detail"]
+
+def monitoring_history(spark: SparkSession, target: Target) -> pd.DataFrame:
+    "Every month's monitoring rows, as a pandas frame ordered by month."
+    name = table_name(target, MONITORING_SPEC.table).on(target)
+    return spark.table(name).orderBy("month", "kind", "subject", "statistic").toPandas()
+
+
+# %% [markdown]
+# ## Plotting the year
+#
+# One figure with three panels, month by month: the PSI of every feature (the ones that
+# ever crossed the threshold by name), the PSI of the predictions, and the ROC AUC with
+# the months that raised the retrain signal marked.
+
+# %%
+#| export
+def monitoring_figure(history: pd.DataFrame,  # `monitoring_history`
+                      policy: DriftPolicy = DRIFT_POLICY,
+                     ) -> Figure:
+    "Feature drift, prediction drift and performance by month, retrain signals marked."
+    psi = history[history.statistic == "psi"].pivot(index="month", columns="subject", values="value")
+    auc = history[history.statistic == "roc_auc"].set_index("month")["value"]
+    signals = history[(history.kind == "signal") & history.alert.astype(bool)].month.tolist()
+    figure = Figure(figsize=(9, 8))
+    features_axes, prediction_axes, auc_axes = figure.subplots(3, 1, sharex=True)
+    for column in [column for column in psi.columns if column != PREDICTION]:
+        shifted = (psi[column] >= policy.feature_psi).any()
+        features_axes.plot(psi.index, psi[column], marker="o" if shifted else None, alpha=1 if shifted else 0.3,
+                           label=column if shifted else None)
+    features_axes.axhline(policy.feature_psi, color="grey", linestyle="--")
+    features_axes.set(ylabel="feature PSI", yscale="symlog", title="Drift against the champion's training data")
+    features_axes.legend(fontsize="small", ncol=3)
+    if PREDICTION in psi:
+        prediction_axes.plot(psi.index, psi[PREDICTION], marker="o")
+    prediction_axes.axhline(policy.prediction_psi, color="grey", linestyle="--")
+    prediction_axes.set(ylabel="prediction PSI")
+    auc_axes.plot(auc.index, auc.to_numpy(), marker="o")
+    auc_axes.set(ylabel="ROC AUC", xlabel="month")
+    for axes in (features_axes, prediction_axes, auc_axes):
+        for month in signals:
+            axes.axvline(month, color="red", alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+# %% [markdown]
+# ## Example: the champion trained on January, watched in March
+#
+# The real January to March; a model trained on January and validated on February is
+# champion, scores March, and March is monitored:
+
+# %%
+scratch = scratch_target()
+spark = get_spark(scratch)
+run_lakehouse(spark, scratch, parse_months("2013-01..2013-03"), progress=None)
+version = register(scratch, train_model(spark, scratch, "2013-02", window=1))
+assert promote(scratch, validate(spark, scratch, version, "2013-02"), why="first model")
+test_fail(lambda: monitor_month(spark, scratch, "2013-03"), contains="score a month first")
+score_month(spark, scratch, "2013-03")
+march = monitor_month(spark, scratch, "2013-03")
+print({column: round(value, 3) for column, value in march.drift.items()}, march.reasons)
+
+# %% [markdown]
+# The baseline holds every column; its counts add up to the training rows, and March's
+# temperatures have moved away from January's while the carriers have not:
+
+# %%
+bins, counts = baseline(spark, scratch, version)
+test_eq(sorted(item.column for item in bins), sorted([*MODEL_FEATURES, PREDICTION]))
+client = registry(scratch)
+training_run = client.get_run(client.get_model_version(model_name(scratch), version).run_id)
+test_eq({counts[item.column].sum() for item in bins}, {float(training_run.data.params["training_rows"])})
+assert march.drift["temp"] > 0.1 > march.drift["carrier"]
+assert 0.6 < march.performance["roc_auc"] < 0.8
+
+# %% [markdown]
+# Monitoring the month again replaces its rows, and the signal can be read back:
+
+# %%
+monitor_name = table_name(scratch, "monitor_flight_delay").on(scratch)
+before = content_digest(spark, monitor_name, exclude=("monitored_at",))
+monitor_month(spark, scratch, "2013-03")
+test_eq(content_digest(spark, monitor_name, exclude=("monitored_at",)), before)
+test_eq(retrain_signal(spark, scratch, "2013-03")[0], march.retrain)
+test_fail(lambda: retrain_signal(spark, scratch, "2013-04"), contains="has not been monitored")
+
+# %%
+display(monitoring_figure(monitoring_history(spark, scratch)))
+
+# %% [markdown]
+# ## Run
+
+# %% tags=["parameters"]
+target_name = "scratch"
+month = "2013-03"
+
+# %%
+target = scratch if target_name == "scratch" else load_target(target_name)  # scratch: the example's lakehouse
+found = monitor_month(get_spark(target), target, month)
+print(f"{month}, model version {found.model_version}: "
+      + ("retrain: " + "; ".join(found.reasons) if found.retrain else "no retrain signal"))
