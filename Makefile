@@ -13,6 +13,7 @@ run: $(VENV)/.installed
 	$(BIN)/dbxml doctor --target $(TARGET)
 	$(BIN)/dbxml smoke --target $(TARGET)
 	$(BIN)/dbxml lakehouse --target $(TARGET)
+	$(BIN)/dbxml ml --target $(TARGET)
 
 test: $(VENV)/.installed check
 	$(BIN)/dbxml doctor

@@ -301,7 +301,8 @@ def monitoring_figure(history: pd.DataFrame,  # `monitoring_history`
         features_axes.plot(psi.index, psi[column], marker="o" if shifted else None, alpha=1 if shifted else 0.3,
                            label=column if shifted else None)
     features_axes.axhline(policy.feature_psi, color="grey", linestyle="--")
-    features_axes.set(ylabel="feature PSI", yscale="symlog", title="Drift against the champion's training data")
+    features_axes.set_yscale("symlog", linthresh=0.1)
+    features_axes.set(ylabel="feature PSI (symmetric log)", title="Drift against the champion's training data")
     features_axes.legend(fontsize="small", ncol=3)
     if PREDICTION in psi:
         prediction_axes.plot(psi.index, psi[PREDICTION], marker="o")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass, field
 from importlib.metadata import version as installed_version
-from pathlib import Path
+from importlib.resources import files
 
 import mlflow
 import numpy as np
@@ -198,7 +198,7 @@ def pinned_requirements() -> list[str]:
 def source_commit() -> str:
     "The git commit of the code that is running, or `unknown` outside a git checkout."
     try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=files("dbxml"), capture_output=True,
                               text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return "unknown"

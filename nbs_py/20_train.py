@@ -25,7 +25,7 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass, field
 from importlib.metadata import version as installed_version
-from pathlib import Path
+from importlib.resources import files
 
 import mlflow
 import numpy as np
@@ -51,10 +51,12 @@ from dbxml.tracking import ensure_experiment
 
 # %%
 #| hide
+from pathlib import Path
+
 import skops.io
 from fastcore.test import test_close, test_eq, test_fail
 
-from dbxml.config import load_target, scratch_target
+from dbxml.config import load_target, scratch_target, with_overrides
 from dbxml.lakehouse import parse_months, run_lakehouse
 from dbxml.spark import get_spark
 
@@ -308,7 +310,7 @@ def pinned_requirements() -> list[str]:
 def source_commit() -> str:
     "The git commit of the code that is running, or `unknown` outside a git checkout."
     try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=files("dbxml"), capture_output=True,
                               text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -390,7 +392,7 @@ def train_model(spark: SparkSession, target: Target,
 # A scratch lakehouse with the real January and February, then one training run:
 
 # %%
-scratch = scratch_target()
+scratch = with_overrides(scratch_target(), schema="train")  # own tables and model: notebooks may share a home
 spark = get_spark(scratch)
 run_lakehouse(spark, scratch, parse_months("2013-01..2013-02"), progress=None)
 trained = train_model(spark, scratch, "2013-02", window=1)
@@ -419,7 +421,7 @@ test_eq(run.data.params["training_months"], "2013-01")
 # The saved model needs no trust beyond `TRUSTED_TYPES`:
 
 # %%
-local_model = mlflow.artifacts.download_artifacts(f"{trained.model_uri}/model.skops")
+local_model = Path(mlflow.artifacts.download_artifacts(trained.model_uri)) / "model.skops"
 assert set(skops.io.get_untrusted_types(file=local_model)) <= set(TRUSTED_TYPES)
 
 # %% [markdown]

@@ -39,7 +39,7 @@ from dbxml.train import EXPERIMENT, TrainedModel, evaluate, labelled_rows, sourc
 #| hide
 from fastcore.test import test_eq, test_fail
 
-from dbxml.config import load_target, scratch_target
+from dbxml.config import load_target, scratch_target, with_overrides
 from dbxml.lakehouse import parse_months, run_lakehouse
 from dbxml.spark import get_spark
 from dbxml.train import train_model
@@ -73,7 +73,7 @@ def alias_version(target: Target, alias: str = CHAMPION) -> str | None:
 
 # %%
 test_eq(model_name(load_target("dev")), "dbxml_dev.flights.flight_delay")
-test_eq(alias_version(scratch_target()), None)
+test_eq(alias_version(with_overrides(scratch_target(), schema="no_model_here")), None)
 
 
 # %% [markdown]
@@ -290,7 +290,7 @@ def training_sources(target: Target,
 # champion because there is none:
 
 # %%
-scratch = scratch_target()
+scratch = with_overrides(scratch_target(), schema="registry")  # own tables and model: notebooks may share a home
 spark = get_spark(scratch)
 run_lakehouse(spark, scratch, parse_months("2013-01..2013-02"), progress=None)
 first = train_model(spark, scratch, "2013-02", window=1)

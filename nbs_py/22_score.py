@@ -37,7 +37,7 @@ from dbxml.train import input_columns
 #| hide
 from fastcore.test import test_eq, test_fail
 
-from dbxml.config import load_target, scratch_target
+from dbxml.config import load_target, scratch_target, with_overrides
 from dbxml.lakehouse import parse_months, run_lakehouse
 from dbxml.registry import promote, register, validate
 from dbxml.spark import get_spark
@@ -135,7 +135,7 @@ def score_month(spark: SparkSession, target: Target,
 # February becomes champion, then scores March:
 
 # %%
-scratch = scratch_target()
+scratch = with_overrides(scratch_target(), schema="score")  # own tables and model: notebooks may share a home
 spark = get_spark(scratch)
 run_lakehouse(spark, scratch, parse_months("2013-01..2013-03"), progress=None)
 test_fail(lambda: score_month(spark, scratch, "2013-03"), contains="has no champion")

@@ -51,7 +51,7 @@ from dbxml.train import MODEL_FEATURES, evaluate, input_columns
 #| hide
 from fastcore.test import test_close, test_eq, test_fail
 
-from dbxml.config import load_target, scratch_target
+from dbxml.config import load_target, scratch_target, with_overrides
 from dbxml.lakehouse import parse_months, run_lakehouse
 from dbxml.registry import promote, register, validate
 from dbxml.score import score_month
@@ -413,7 +413,8 @@ def monitoring_figure(history: pd.DataFrame,  # `monitoring_history`
         features_axes.plot(psi.index, psi[column], marker="o" if shifted else None, alpha=1 if shifted else 0.3,
                            label=column if shifted else None)
     features_axes.axhline(policy.feature_psi, color="grey", linestyle="--")
-    features_axes.set(ylabel="feature PSI", yscale="symlog", title="Drift against the champion's training data")
+    features_axes.set_yscale("symlog", linthresh=0.1)
+    features_axes.set(ylabel="feature PSI (symmetric log)", title="Drift against the champion's training data")
     features_axes.legend(fontsize="small", ncol=3)
     if PREDICTION in psi:
         prediction_axes.plot(psi.index, psi[PREDICTION], marker="o")
@@ -435,7 +436,7 @@ def monitoring_figure(history: pd.DataFrame,  # `monitoring_history`
 # champion, scores March, and March is monitored:
 
 # %%
-scratch = scratch_target()
+scratch = with_overrides(scratch_target(), schema="monitor")  # own tables and model: notebooks may share a home
 spark = get_spark(scratch)
 run_lakehouse(spark, scratch, parse_months("2013-01..2013-03"), progress=None)
 version = register(scratch, train_model(spark, scratch, "2013-02", window=1))

@@ -35,7 +35,7 @@ from dbxml.train import labelled_rows, train_model, training_months
 #| hide
 from fastcore.test import test_eq
 
-from dbxml.config import load_target, scratch_target
+from dbxml.config import load_target, scratch_target, with_overrides
 from dbxml.lakehouse import parse_months, run_lakehouse
 from dbxml.monitor import monitoring_figure, monitoring_history
 from dbxml.registry import champion_history
@@ -141,7 +141,7 @@ def format_month(row: dict) -> str:
 # and monitored against it:
 
 # %%
-scratch = scratch_target()
+scratch = with_overrides(scratch_target(), schema="lifecycle")  # own tables and model: notebooks may share a home
 spark = get_spark(scratch)
 run_lakehouse(spark, scratch, parse_months("2013-01..2013-03"), progress=None)
 quarter = run_lifecycle(spark, scratch, parse_months("2013-01..2013-03"), window=1)

