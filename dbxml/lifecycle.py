@@ -65,7 +65,9 @@ def lifecycle_month(spark: SparkSession, target: Target,
         row["scored"] = score_month(spark, target, month)["predictions"]
         monitor_month(spark, target, month, drift_policy)
         row["retrain"], row["reason"] = retrain_signal(spark, target, month)
-        if row["retrain"]:
+        if row["retrain"] and not has_history(spark, target, month, window):
+            row["reason"] += "; no earlier month to retrain on"
+        elif row["retrain"]:
             row.update(challenge(spark, target, month, f"retrain signal in {month}: {row['reason']}", window,
                                  promotion_policy))
     row["seconds"] = time.perf_counter() - started

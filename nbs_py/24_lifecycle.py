@@ -102,7 +102,9 @@ def lifecycle_month(spark: SparkSession, target: Target,
         row["scored"] = score_month(spark, target, month)["predictions"]
         monitor_month(spark, target, month, drift_policy)
         row["retrain"], row["reason"] = retrain_signal(spark, target, month)
-        if row["retrain"]:
+        if row["retrain"] and not has_history(spark, target, month, window):
+            row["reason"] += "; no earlier month to retrain on"
+        elif row["retrain"]:
             row.update(challenge(spark, target, month, f"retrain signal in {month}: {row['reason']}", window,
                                  promotion_policy))
     row["seconds"] = time.perf_counter() - started
@@ -160,6 +162,17 @@ test_eq((again["champion"], again["scored"], again["retrain"]), ("1", 28_834, qu
 history = monitoring_history(spark, scratch)
 test_eq(history.groupby(["month", "statistic", "subject"]).size().max(), 1)
 display(monitoring_figure(history))
+
+# %% [markdown]
+# A retrain signal in a month with nothing before it (January again, scored by the
+# champion of this run) is recorded, not acted on. A policy that always fires shows it:
+
+# %%
+always = DriftPolicy(drifted_features=0)
+january = lifecycle_month(spark, scratch, "2013-01", window=1, drift_policy=always)
+test_eq((january["champion"], january["scored"], january["retrain"], "challenger" in january),
+        ("1", 27_004, True, False))
+assert january["reason"].endswith("no earlier month to retrain on")
 
 # %% [markdown]
 # ## Run

@@ -24,9 +24,9 @@ MODEL = "local.flights.flight_delay"
 
 
 def run_python(code, *args, timeout=900):
-    "Run `code` in a fresh Python process; return its last output line as JSON."
-    done = subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    "Run `code` in a fresh Python process (where `support` imports); return its last output line as JSON."
+    done = subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=ROOT / "tests", capture_output=True,
+                          text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.splitlines()[-1])
 
