@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import subprocess
+import warnings
 from dataclasses import dataclass, field
 from importlib.metadata import version as installed_version
 from importlib.resources import files
@@ -344,9 +345,13 @@ class TrainedModel:
 def log_rows(rows: LabelledRows, context: str) -> None:
     "Record `rows` as an input of the active run: the Delta table, its version and the months."
     name = f"{rows.table.split('.')[-1]} {rows.months[0]}..{rows.months[-1]}"
-    dataset = mlflow.data.from_spark(rows.frame, table_name=rows.table, version=rows.version, name=name,
-                                     targets=LABEL)
-    mlflow.log_input(dataset, context=context)
+    with warnings.catch_warnings():
+        # MLflow hints that an integer column cannot hold a missing value: the label is an integer by
+        # design and these rows all have one, so the hint would only add noise to every run's log
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer", category=UserWarning)
+        dataset = mlflow.data.from_spark(rows.frame, table_name=rows.table, version=rows.version, name=name,
+                                         targets=LABEL)
+        mlflow.log_input(dataset, context=context)
 
 def train_model(spark: SparkSession, target: Target,
                 month: str,  # the held-out month; training reads the months before it
