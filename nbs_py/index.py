@@ -57,10 +57,14 @@
 #
 # ## What runs where
 #
-# Everything above runs on one machine. The Databricks side (bundle deployment, Unity
-# Catalog, the workspace MLflow) is not built yet, and nothing in this repository has
-# been run against a real workspace: targets `dev`, `staging` and `prod` are declared in
-# `dbxml.toml`, and `dbxml` refuses to run them locally with a clear message.
+# Everything above runs on one machine. The Databricks side is being built: the targets
+# `dev`, `staging` and `prod` are declared in `dbxml.toml` (Unity Catalog names, the
+# workspace MLflow and the `databricks-uc` registry), and the bundle (`databricks.yml`,
+# `resources/`) so far declares the Lakehouse Monitoring monitor on the predictions
+# table. Nothing in this repository has been run against a real workspace: the bundle
+# is validated offline against the official bundle schema, Spark Connect (what
+# serverless speaks) is exercised with a local server, and `dbxml` refuses to run a
+# Databricks target locally with a clear message.
 #
 # Everything a local run writes lives in `.dbxml/`: the Delta warehouse, the Hive
 # metastore, the MLflow store (`mlflow.db`, artifacts in `mlartifacts/`), reports.
@@ -74,6 +78,7 @@
 # | `nbs_py/` | the jupytext `py:percent` twin of every notebook, for reviewable diffs |
 # | `dbxml/` | the package, exported from `nbs/` by `nbdev_export` (never edit by hand) |
 # | `dbxml.toml` | the targets: `local`, `connect`, `dev`, `staging`, `prod` |
+# | `databricks.yml`, `resources/` | the Databricks bundle (so far: the quality monitor) |
 # | `nbs/decisions/` | the architecture decision records |
 # | `tests/` | what a notebook cannot hold: end to end, repository rules, faults, contracts |
 # | `tests/benchmarks/` | scripts that print timings and ratios (not run by the test suite) |
