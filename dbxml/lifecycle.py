@@ -9,11 +9,11 @@ import time
 
 from pyspark.sql import SparkSession
 
-from .config import DbxmlError, Target
+from .config import Target
 from .monitor import DRIFT_POLICY, DriftPolicy, monitor_month, retrain_signal
 from .registry import POLICY, PromotionPolicy, alias_version, promote, register, validate
 from .score import score_month
-from .train import labelled_rows, train_model, training_months
+from .train import NoLabelledRows, labelled_rows, train_model, training_months
 
 # %% auto #0
 __all__ = ['challenge', 'has_history', 'lifecycle_month', 'run_lifecycle', 'format_month']
@@ -40,10 +40,8 @@ def has_history(spark: SparkSession, target: Target, month: str, window: int) ->
     "Whether any of the `window` months before `month` has labelled rows to learn from."
     try:
         labelled_rows(spark, target, training_months(month, window))
-    except DbxmlError as error:
-        if "build those months first" in str(error):
-            return False
-        raise
+    except NoLabelledRows:
+        return False
     return True
 
 def lifecycle_month(spark: SparkSession, target: Target,

@@ -35,8 +35,8 @@ from .tracking import ensure_experiment
 
 # %% auto #0
 __all__ = ['MODEL_FEATURES', 'CATEGORICAL', 'NUMERIC', 'DEFAULT_PARAMS', 'TRUSTED_TYPES', 'MODEL_REQUIREMENTS', 'EXPERIMENT',
-           'input_columns', 'model_input', 'training_months', 'LabelledRows', 'labelled_rows', 'build_model',
-           'calibration_error', 'evaluate', 'roc_figure', 'calibration_figure', 'importance_figure',
+           'input_columns', 'model_input', 'training_months', 'NoLabelledRows', 'LabelledRows', 'labelled_rows',
+           'build_model', 'calibration_error', 'evaluate', 'roc_figure', 'calibration_figure', 'importance_figure',
            'feature_importances', 'pinned_requirements', 'source_commit', 'TrainedModel', 'log_rows', 'train_model']
 
 # %% ../nbs/20_train.ipynb #7a7626b3
@@ -62,6 +62,9 @@ def training_months(month: str,  # the held-out month, `YYYY-MM`
     return [str(start - back) for back in range(window, 0, -1)]
 
 # %% ../nbs/20_train.ipynb #7082aaa1
+class NoLabelledRows(DbxmlError):
+    "The feature table has no labelled rows for the months asked."
+
 @dataclass
 class LabelledRows:
     "Labelled rows of the feature table for some months, as of one table version."
@@ -89,7 +92,7 @@ def labelled_rows(spark: SparkSession, target: Target,
     rows = rows.where(F.col(LABEL).isNotNull())
     present = sorted(row["month"] for row in rows.select("month").distinct().collect())
     if not present:
-        raise DbxmlError(f"{name} (version {version}) has no labelled rows for {', '.join(months)}: "
+        raise NoLabelledRows(f"{name} (version {version}) has no labelled rows for {', '.join(months)}: "
                          "build those months first (dbxml lakehouse).")
     frame = rows.select("flight_id", "month", *input_columns(), LABEL)
     return LabelledRows(name, version, present, frame)

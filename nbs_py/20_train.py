@@ -122,6 +122,9 @@ test_eq(training_months("2014-01", window=2), ["2013-11", "2013-12"])
 
 # %%
 #| export
+class NoLabelledRows(DbxmlError):
+    "The feature table has no labelled rows for the months asked."
+
 @dataclass
 class LabelledRows:
     "Labelled rows of the feature table for some months, as of one table version."
@@ -149,7 +152,7 @@ def labelled_rows(spark: SparkSession, target: Target,
     rows = rows.where(F.col(LABEL).isNotNull())
     present = sorted(row["month"] for row in rows.select("month").distinct().collect())
     if not present:
-        raise DbxmlError(f"{name} (version {version}) has no labelled rows for {', '.join(months)}: "
+        raise NoLabelledRows(f"{name} (version {version}) has no labelled rows for {', '.join(months)}: "
                          "build those months first (dbxml lakehouse).")
     frame = rows.select("flight_id", "month", *input_columns(), LABEL)
     return LabelledRows(name, version, present, frame)

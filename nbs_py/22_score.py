@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import mlflow
+from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -80,10 +81,10 @@ PREDICTIONS_SPEC = TableSpec(
 #| export
 def delay_probability(spark: SparkSession,
                       model_uri: str,  # e.g. `models:/local.flights.flight_delay/3`
-                     ):
-    "A Spark column function: the delay probability of the model at `model_uri` for the model's input columns."
+                     ) -> SparkColumn:
+    "A Spark column: the delay probability the model at `model_uri` gives each row (from its feature columns)."
     predict = mlflow.pyfunc.spark_udf(spark, model_uri, result_type="array<double>", env_manager="local")
-    return lambda: predict(F.struct(*input_columns()))[1]
+    return predict(F.struct(*input_columns()))[1]
 
 def score_rows(spark: SparkSession, target: Target,
                month: str,  # `YYYY-MM`
@@ -98,8 +99,10 @@ def score_rows(spark: SparkSession, target: Target,
     use_mlflow(target)
     source = table_name(target, FEATURES_SPEC.table).on(target)
     source_version = table_version(spark, source)
+    if source_version is None:
+        raise DbxmlError(f"{source} does not exist: build gold first (dbxml lakehouse).")
     flights = spark.sql(f"SELECT * FROM {source} VERSION AS OF {source_version}").where(F.col("month") == month)
-    probability = delay_probability(spark, f"models:/{name}/{version}")()
+    probability = delay_probability(spark, f"models:/{name}/{version}")
     rows = (flights.select("flight_id", "month", "scheduled_departure", *input_columns())
             .withColumn("delay_probability", probability)
             .select("flight_id", "month", "scheduled_departure", "delay_probability",
@@ -115,16 +118,16 @@ def score_month(spark: SparkSession, target: Target,
                ) -> dict:
     "Score every flight of `month` with the model holding `alias`, replacing the month's predictions."
     rows, origin = score_rows(spark, target, month, alias)
+    flights = (spark.sql(f"SELECT count(*) AS n FROM {origin['source']} VERSION AS OF {origin['source_version']} "
+                         f"WHERE month = '{month}'").first()["n"])
+    if flights == 0:  # checked before writing: an empty month would otherwise erase its predictions
+        raise DbxmlError(f"{origin['source']} has no flights in {month}: build the month first (dbxml lakehouse).")
     name = table_name(target, PREDICTIONS_SPEC.table).on(target)
     note = {"stage": "score", "month": month, "model_version": origin["model_version"],
             "features_version": origin["source_version"]}
     written = replace_rows(rows, name, PREDICTIONS_SPEC, f"month = '{month}'", note)
-    flights = (spark.sql(f"SELECT count(*) AS n FROM {origin['source']} VERSION AS OF {origin['source_version']} "
-                         f"WHERE month = '{month}'").first()["n"])
     if written != flights:
         raise DbxmlError(f"scoring {month} wrote {written} predictions for {flights} flights.")
-    if flights == 0:
-        raise DbxmlError(f"{origin['source']} has no flights in {month}: build the month first (dbxml lakehouse).")
     return {"month": month, "predictions": written, **origin}
 
 
@@ -167,6 +170,13 @@ test_eq(last_commit_note(spark, table_name(scratch, "flight_delay_predictions").
 predictions_name = table_name(scratch, "flight_delay_predictions").on(scratch)
 before = content_digest(spark, predictions_name, exclude=("scored_at",))
 test_eq(score_month(spark, scratch, "2013-03")["predictions"], 28_834)
+test_eq(content_digest(spark, predictions_name, exclude=("scored_at",)), before)
+
+# %% [markdown]
+# A month that is not built is refused before anything is written:
+
+# %%
+test_fail(lambda: score_month(spark, scratch, "2013-09"), contains="has no flights in 2013-09")
 test_eq(content_digest(spark, predictions_name, exclude=("scored_at",)), before)
 
 # %% [markdown]

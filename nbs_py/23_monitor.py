@@ -258,7 +258,7 @@ def baseline(spark: SparkSession, target: Target,
     data = training_data(target, version)
     rows = (spark.sql(f"SELECT * FROM {data['table']} VERSION AS OF {data['version']}")
             .where(F.col("month").isin(data["months"]) & F.col(LABEL).isNotNull()).select(*input_columns()))
-    rows = rows.withColumn(PREDICTION, delay_probability(spark, f"models:/{model}/{version}")())
+    rows = rows.withColumn(PREDICTION, delay_probability(spark, f"models:/{model}/{version}"))
     bins = fit_bins(rows, [*MODEL_FEATURES, PREDICTION])
     counts = histograms(rows, bins)
     stored = spark.createDataFrame(

@@ -25,11 +25,11 @@ import time
 
 from pyspark.sql import SparkSession
 
-from dbxml.config import DbxmlError, Target
+from dbxml.config import Target
 from dbxml.monitor import DRIFT_POLICY, DriftPolicy, monitor_month, retrain_signal
 from dbxml.registry import POLICY, PromotionPolicy, alias_version, promote, register, validate
 from dbxml.score import score_month
-from dbxml.train import labelled_rows, train_model, training_months
+from dbxml.train import NoLabelledRows, labelled_rows, train_model, training_months
 
 # %%
 #| hide
@@ -77,10 +77,8 @@ def has_history(spark: SparkSession, target: Target, month: str, window: int) ->
     "Whether any of the `window` months before `month` has labelled rows to learn from."
     try:
         labelled_rows(spark, target, training_months(month, window))
-    except DbxmlError as error:
-        if "build those months first" in str(error):
-            return False
-        raise
+    except NoLabelledRows:
+        return False
     return True
 
 def lifecycle_month(spark: SparkSession, target: Target,

