@@ -16,6 +16,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -144,10 +146,18 @@ def mlflow_ui(args: argparse.Namespace) -> int:
                "--registry-store-uri", target.mlflow_registry_uri, "--host", args.host, "--port", str(args.port)]
     print(f"MLflow UI for target {target.name!r} at http://{args.host}:{args.port} (home {target.home}); "
           "Ctrl-C stops it.", flush=True)
+    # the UI starts worker processes of its own: run it as a process group and stop the whole group,
+    # on Ctrl-C or when this process is terminated, so no worker outlives it
+    server = subprocess.Popen(command, start_new_session=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        return subprocess.call(command)
+        return server.wait()
     except KeyboardInterrupt:
         return 0
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=60)
 
 
 # %%

@@ -192,7 +192,11 @@ def test_the_mlflow_ui_shows_the_runs_the_figures_and_the_champion(quarter):
         assert figure.startswith(b"\x89PNG")
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        server.wait(timeout=90)
+    # stopping `dbxml ui` stops the MLflow server and its workers too
+    leftovers = subprocess.run(["pgrep", "-f", f"mlflow ui --backend-store-uri sqlite:///{home}"],
+                               capture_output=True, text=True).stdout.split()
+    assert not leftovers, f"MLflow UI processes outlived dbxml ui: {leftovers}"
 
 
 def test_the_lifecycle_without_gold_is_one_clear_error(local_env):
