@@ -16,7 +16,7 @@ from .score import score_month
 from .train import NoLabelledRows, labelled_rows, train_model, training_months
 
 # %% auto #0
-__all__ = ['challenge', 'has_history', 'lifecycle_month', 'run_lifecycle', 'format_month']
+__all__ = ['challenge', 'has_history', 'monitor_and_decide', 'lifecycle_month', 'run_lifecycle', 'format_month']
 
 # %% ../nbs/24_lifecycle.ipynb #3e27ee88
 def challenge(spark: SparkSession, target: Target,
@@ -44,6 +44,22 @@ def has_history(spark: SparkSession, target: Target, month: str, window: int) ->
         return False
     return True
 
+def monitor_and_decide(spark: SparkSession, target: Target,
+                       month: str,  # a scored month (or any built month while there is no champion)
+                       window: int = 3,  # training months a retrain would use
+                       drift_policy: DriftPolicy = DRIFT_POLICY,
+                      ) -> tuple[bool, str]:
+    "Monitor `month` if a champion scored it, and say whether to train a model now, and why."
+    if alias_version(target) is None:
+        if has_history(spark, target, month, window):
+            return True, "first model"
+        return False, "no earlier month to learn from"
+    monitor_month(spark, target, month, drift_policy)
+    retrain, reason = retrain_signal(spark, target, month)
+    if retrain and not has_history(spark, target, month, window):
+        return False, reason + "; no earlier month to retrain on"
+    return retrain, reason
+
 def lifecycle_month(spark: SparkSession, target: Target,
                     month: str,  # a month whose gold rows are built, `YYYY-MM`
                     window: int = 3,  # training months
@@ -52,22 +68,13 @@ def lifecycle_month(spark: SparkSession, target: Target,
                    ) -> dict:
     "Score and monitor `month` with the champion and act on the retrain signal; with no champion, train the first."
     started = time.perf_counter()
-    row = {"month": month, "champion": alias_version(target), "scored": 0, "retrain": False, "reason": ""}
-    if row["champion"] is None:
-        if has_history(spark, target, month, window):
-            row.update(reason="first model", **challenge(spark, target, month, "first model", window,
-                                                          promotion_policy))
-        else:
-            row["reason"] = "no earlier month to learn from"
-    else:
+    row = {"month": month, "champion": alias_version(target), "scored": 0}
+    if row["champion"] is not None:
         row["scored"] = score_month(spark, target, month)["predictions"]
-        monitor_month(spark, target, month, drift_policy)
-        row["retrain"], row["reason"] = retrain_signal(spark, target, month)
-        if row["retrain"] and not has_history(spark, target, month, window):
-            row["reason"] += "; no earlier month to retrain on"
-        elif row["retrain"]:
-            row.update(challenge(spark, target, month, f"retrain signal in {month}: {row['reason']}", window,
-                                 promotion_policy))
+    row["retrain"], row["reason"] = monitor_and_decide(spark, target, month, window, drift_policy)
+    if row["retrain"]:
+        why = row["reason"] if row["champion"] is None else f"retrain signal in {month}: {row['reason']}"
+        row.update(challenge(spark, target, month, why, window, promotion_policy))
     row["seconds"] = time.perf_counter() - started
     return row
 

@@ -57,7 +57,9 @@ def model_input(frame: DataFrame,  # rows with at least the model's features
 def training_months(month: str,  # the held-out month, `YYYY-MM`
                     window: int = 3,  # how many months before it to learn from
                    ) -> list[str]:
-    "The `window` months before `month`, oldest first."
+    "The `window` months before `month`, oldest first; a `DbxmlError` unless `window` is at least 1."
+    if not isinstance(window, int) or window < 1:
+        raise DbxmlError(f"window must be a whole number of months, at least 1, not {window!r}.")
     start = pd.Period(check_month(month), freq="M")
     return [str(start - back) for back in range(window, 0, -1)]
 

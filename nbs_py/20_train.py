@@ -102,7 +102,9 @@ assert "day_of_year" not in MODEL_FEATURES and len(MODEL_FEATURES) == len(FEATUR
 def training_months(month: str,  # the held-out month, `YYYY-MM`
                     window: int = 3,  # how many months before it to learn from
                    ) -> list[str]:
-    "The `window` months before `month`, oldest first."
+    "The `window` months before `month`, oldest first; a `DbxmlError` unless `window` is at least 1."
+    if not isinstance(window, int) or window < 1:
+        raise DbxmlError(f"window must be a whole number of months, at least 1, not {window!r}.")
     start = pd.Period(check_month(month), freq="M")
     return [str(start - back) for back in range(window, 0, -1)]
 
@@ -111,6 +113,7 @@ def training_months(month: str,  # the held-out month, `YYYY-MM`
 test_eq(training_months("2013-04"), ["2013-01", "2013-02", "2013-03"])
 test_eq(training_months("2013-02", window=1), ["2013-01"])
 test_eq(training_months("2014-01", window=2), ["2013-11", "2013-12"])
+test_fail(lambda: training_months("2013-04", window=0), contains="window must be a whole number of months")
 
 
 # %% [markdown]

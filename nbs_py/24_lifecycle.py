@@ -81,6 +81,22 @@ def has_history(spark: SparkSession, target: Target, month: str, window: int) ->
         return False
     return True
 
+def monitor_and_decide(spark: SparkSession, target: Target,
+                       month: str,  # a scored month (or any built month while there is no champion)
+                       window: int = 3,  # training months a retrain would use
+                       drift_policy: DriftPolicy = DRIFT_POLICY,
+                      ) -> tuple[bool, str]:
+    "Monitor `month` if a champion scored it, and say whether to train a model now, and why."
+    if alias_version(target) is None:
+        if has_history(spark, target, month, window):
+            return True, "first model"
+        return False, "no earlier month to learn from"
+    monitor_month(spark, target, month, drift_policy)
+    retrain, reason = retrain_signal(spark, target, month)
+    if retrain and not has_history(spark, target, month, window):
+        return False, reason + "; no earlier month to retrain on"
+    return retrain, reason
+
 def lifecycle_month(spark: SparkSession, target: Target,
                     month: str,  # a month whose gold rows are built, `YYYY-MM`
                     window: int = 3,  # training months
@@ -89,22 +105,13 @@ def lifecycle_month(spark: SparkSession, target: Target,
                    ) -> dict:
     "Score and monitor `month` with the champion and act on the retrain signal; with no champion, train the first."
     started = time.perf_counter()
-    row = {"month": month, "champion": alias_version(target), "scored": 0, "retrain": False, "reason": ""}
-    if row["champion"] is None:
-        if has_history(spark, target, month, window):
-            row.update(reason="first model", **challenge(spark, target, month, "first model", window,
-                                                          promotion_policy))
-        else:
-            row["reason"] = "no earlier month to learn from"
-    else:
+    row = {"month": month, "champion": alias_version(target), "scored": 0}
+    if row["champion"] is not None:
         row["scored"] = score_month(spark, target, month)["predictions"]
-        monitor_month(spark, target, month, drift_policy)
-        row["retrain"], row["reason"] = retrain_signal(spark, target, month)
-        if row["retrain"] and not has_history(spark, target, month, window):
-            row["reason"] += "; no earlier month to retrain on"
-        elif row["retrain"]:
-            row.update(challenge(spark, target, month, f"retrain signal in {month}: {row['reason']}", window,
-                                 promotion_policy))
+    row["retrain"], row["reason"] = monitor_and_decide(spark, target, month, window, drift_policy)
+    if row["retrain"]:
+        why = row["reason"] if row["champion"] is None else f"retrain signal in {month}: {row['reason']}"
+        row.update(challenge(spark, target, month, why, window, promotion_policy))
     row["seconds"] = time.perf_counter() - started
     return row
 
@@ -163,13 +170,13 @@ display(monitoring_figure(history))
 
 # %% [markdown]
 # A retrain signal in a month with nothing before it (January again, scored by the
-# champion of this run) is recorded, not acted on. A policy that always fires shows it:
+# champion of this run) is recorded, not acted on: `monitor_and_decide` says no. A policy that always fires shows it:
 
 # %%
 always = DriftPolicy(drifted_features=0)
 january = lifecycle_month(spark, scratch, "2013-01", window=1, drift_policy=always)
 test_eq((january["champion"], january["scored"], january["retrain"], "challenger" in january),
-        ("1", 27_004, True, False))
+        ("1", 27_004, False, False))
 assert january["reason"].endswith("no earlier month to retrain on")
 
 # %% [markdown]

@@ -1,0 +1,31 @@
+# %% [markdown]
+# # Lakehouse task
+# > The first task of the monthly job: land the month's raw files, then bronze, silver
+# > and gold for that month.
+#
+# A pipeline notebook is a job task, not a library page: it declares its parameters,
+# calls the library, and hands its results to the tasks after it. The same notebook runs
+# locally under `dbxml run` (papermill) and on Databricks as a task of the bundle's
+# `monthly` job (`resources/monthly_job.yml`). Every step is safe to rerun: files land
+# atomically, a bronze batch that is already there is not written again, and silver
+# and gold replace the month.
+
+# %%
+from dbxml.config import load_target
+from dbxml.lakehouse import run_lakehouse
+from dbxml.params import job_parameters, set_task_values
+from dbxml.spark import get_spark
+
+# %% tags=["parameters"]
+target_name = "local"  # a target of dbxml.toml; on Databricks the bundle target (dev, staging, prod)
+month = "2013-01"  # the month to build, YYYY-MM
+
+# %%
+params = job_parameters(target_name=target_name, month=month)
+
+# %%
+#| job
+target = load_target(params["target_name"])
+counts = run_lakehouse(get_spark(target), target, [params["month"]])[0]
+set_task_values(rows=counts["features"], bronze=counts["bronze"], silver=counts["silver"],
+                quarantined=counts["quarantined"], mart_rows=counts["mart_rows"])
