@@ -16,8 +16,8 @@ from pathlib import Path
 from .config import DbxmlError, load_target, target_values
 
 # %% auto #0
-__all__ = ['SUPPORTED_PYTHONS', 'show_target', 'check_python', 'doctor', 'smoke', 'lakehouse', 'machine_learning', 'mlflow_ui',
-           'check', 'spark_server', 'parser', 'main']
+__all__ = ['SUPPORTED_PYTHONS', 'show_target', 'check_python', 'doctor', 'smoke', 'lakehouse', 'machine_learning',
+           'run_job_command', 'mlflow_ui', 'check', 'spark_server', 'parser', 'main']
 
 # %% ../nbs/05_cli.ipynb #cb3d9f8c
 def show_target(args: argparse.Namespace) -> int:
@@ -104,6 +104,21 @@ def machine_learning(args: argparse.Namespace) -> int:
         print(f"monitoring figure: {figure}; browse the runs and the registry with: dbxml ui")
     return 0
 
+# %% ../nbs/05_cli.ipynb #fc505c82
+def run_job_command(args: argparse.Namespace) -> int:
+    "`dbxml run`: run a job of the bundle locally, for a month or a range of months."
+    from dbxml.runner import Progress, parse_assignments, run_job, summary_table
+
+    target = load_target(args.target)
+    outcome = run_job(target, args.job, parse_assignments(args.parameter), Progress())
+    print(f"\n{summary_table(outcome.results)}\n")
+    print(f"executed notebooks: {outcome.folder}")
+    print(f"MLflow: {len(outcome.mlflow_runs)} run(s) in experiment /Shared/dbxml/jobs; browse them with: dbxml ui")
+    for failure in outcome.failed:
+        print(f"FAILED: {failure.run} {failure.task}: {failure.error}\n  partial notebook: {failure.notebook}",
+              file=sys.stderr)
+    return 1 if outcome.failed else 0
+
 # %% ../nbs/05_cli.ipynb #ca43698c
 def mlflow_ui(args: argparse.Namespace) -> int:
     "`dbxml ui`: the MLflow UI over the target's local tracking store and registry, until interrupted."
@@ -180,6 +195,10 @@ def parser() -> argparse.ArgumentParser:
     learner = add("ml", machine_learning, "run the model lifecycle month by month (score, monitor, retrain)")
     learner.add_argument("--months", default="2013-01..2013-12", help="a month or a range (default: 2013-01..2013-12)")
     learner.add_argument("--window", type=int, default=3, help="months a model trains on (default: 3)")
+    runner = add("run", run_job_command, "run a job of the bundle locally with papermill (the main job)")
+    runner.add_argument("job", nargs="?", default="monthly", help="the job's key in the bundle (default: monthly)")
+    runner.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE",
+                        help="a job parameter, e.g. -p month=2013-05 or -p month=2013-01..2013-12 (repeatable)")
     viewer = add("ui", mlflow_ui, "open the MLflow UI over the local runs and model registry")
     viewer.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
     viewer.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")

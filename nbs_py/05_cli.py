@@ -134,6 +134,28 @@ def machine_learning(args: argparse.Namespace) -> int:
     return 0
 
 
+# %% [markdown]
+# `dbxml run` is the main job: the bundle's job graph run locally with papermill
+# (`dbxml.runner`). It prints a line per task as it goes, then the summary table and
+# where to look next, and exits non-zero when a task failed.
+
+# %%
+#| export
+def run_job_command(args: argparse.Namespace) -> int:
+    "`dbxml run`: run a job of the bundle locally, for a month or a range of months."
+    from dbxml.runner import Progress, parse_assignments, run_job, summary_table
+
+    target = load_target(args.target)
+    outcome = run_job(target, args.job, parse_assignments(args.parameter), Progress())
+    print(f"\n{summary_table(outcome.results)}\n")
+    print(f"executed notebooks: {outcome.folder}")
+    print(f"MLflow: {len(outcome.mlflow_runs)} run(s) in experiment /Shared/dbxml/jobs; browse them with: dbxml ui")
+    for failure in outcome.failed:
+        print(f"FAILED: {failure.run} {failure.task}: {failure.error}\n  partial notebook: {failure.notebook}",
+              file=sys.stderr)
+    return 1 if outcome.failed else 0
+
+
 # %%
 #| export
 def mlflow_ui(args: argparse.Namespace) -> int:
@@ -220,6 +242,10 @@ def parser() -> argparse.ArgumentParser:
     learner = add("ml", machine_learning, "run the model lifecycle month by month (score, monitor, retrain)")
     learner.add_argument("--months", default="2013-01..2013-12", help="a month or a range (default: 2013-01..2013-12)")
     learner.add_argument("--window", type=int, default=3, help="months a model trains on (default: 3)")
+    runner = add("run", run_job_command, "run a job of the bundle locally with papermill (the main job)")
+    runner.add_argument("job", nargs="?", default="monthly", help="the job's key in the bundle (default: monthly)")
+    runner.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE",
+                        help="a job parameter, e.g. -p month=2013-05 or -p month=2013-01..2013-12 (repeatable)")
     viewer = add("ui", mlflow_ui, "open the MLflow UI over the local runs and model registry")
     viewer.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
     viewer.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")

@@ -1,0 +1,483 @@
+# %% [markdown]
+# # The local runner
+# > `dbxml run`: the bundle's job graph, executed on this machine with papermill, one
+# > Spark for the whole run, every executed notebook kept and logged to MLflow.
+#
+# On Databricks, a job run executes each task's notebook on serverless or a cluster,
+# keeps its output, and shows the run as a graph. `dbxml run` does the same here, from
+# the same definition (`dbxml.jobs`):
+#
+# - **One Spark per run.** The runner starts one local Spark Connect server with Delta
+#   for the target's lakehouse, and every task's notebook connects to it (through the
+#   `DBXML_SPARK` and `DBXML_SPARK_REMOTE` overrides of the target). One JVM serves the
+#   whole run, and every notebook runs through Spark Connect, the interface Databricks
+#   serverless speaks.
+# - **One kernel per task, started early.** Each task runs in a fresh Python kernel, as
+#   on Databricks; the next one is started (and imports the package) while the current
+#   task runs, so start-up costs overlap with work.
+# - **Everything kept.** Each executed notebook lands in the target's runs folder, is
+#   logged to MLflow as an artifact of the run, and a failed task keeps its partial
+#   notebook with the error in the failing cell.
+#
+# Parameters arrive as strings (the command line, the job's defaults) and are converted
+# to the types of the notebook's `parameters` cell with `dbxml.params.coerce`, the
+# conversion the notebook itself applies to Databricks widgets.
+
+# %%
+#| default_exp runner
+
+# %%
+#| export
+from __future__ import annotations
+
+import ast
+import contextlib
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import papermill
+from jupyter_client import KernelManager
+from papermill.exceptions import PapermillExecutionError
+
+from dbxml.config import DbxmlError, Target
+from dbxml.jobs import Job, Task, bundle_root, condition_holds, fill_references, load_job, task_order
+from dbxml.lakehouse import parse_months
+from dbxml.params import coerce, render_value, task_values
+from dbxml.spark import connect_server
+
+# %%
+#| hide
+from fastcore.test import test_eq, test_fail
+
+from dbxml.config import load_target
+
+
+# %% [markdown]
+# ## Parameters
+#
+# `-p key=value` sets a job parameter. A month parameter may name a range,
+# `2013-01..2013-12`: the runner then runs the graph once per month, in order, which is
+# what a monthly schedule would have done.
+
+# %%
+#| export
+def parse_assignments(pairs: list[str],  # `key=value` strings from the command line
+                     ) -> dict[str, str]:
+    "The `key=value` pairs as a dictionary; a `DbxmlError` for a pair without `=`."
+    found = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key.strip():
+            raise DbxmlError(f"parameter {pair!r} is not of the form key=value, for example month=2013-05.")
+        found[key.strip()] = value.strip()
+    return found
+
+def planned_runs(job: Job,  # the job to run
+                 overrides: dict[str, str],  # `-p` values
+                ) -> list[dict[str, str]]:
+    "The job parameters of each run: the job's defaults with `overrides`, one run per month of a month range."
+    unknown = sorted(set(overrides) - set(job.parameters))
+    if unknown:
+        raise DbxmlError(f"job {job.name} has no parameter {', '.join(unknown)}; "
+                         f"its parameters are: {', '.join(job.parameters)}.")
+    parameters = job.parameters | overrides
+    if ".." not in parameters.get("month", ""):
+        return [parameters]
+    return [parameters | {"month": month} for month in parse_months(parameters["month"])]
+
+
+# %%
+job = load_job("monthly", load_target("local"))
+test_eq(parse_assignments(["month=2013-05", "window = 2"]), {"month": "2013-05", "window": "2"})
+test_eq([run["month"] for run in planned_runs(job, {"month": "2013-11..2014-01"})], ["2013-11", "2013-12", "2014-01"])
+test_eq(planned_runs(job, {})[0], job.parameters)
+test_fail(lambda: planned_runs(job, {"monht": "2013-05"}), contains="has no parameter monht")
+test_fail(lambda: parse_assignments(["2013-05"]), contains="not of the form key=value")
+
+
+# %% [markdown]
+# A notebook's parameters and their defaults come from its `parameters` cell, read by
+# papermill's own inspection; a task that passes a parameter the notebook does not
+# declare is an error before anything runs.
+
+# %%
+#| export
+def notebook_defaults(notebook: Path) -> dict:
+    "The parameters a notebook declares, with their default values."
+    declared = papermill.inspect_notebook(str(notebook))
+    return {name: ast.literal_eval(spec["default"]) for name, spec in declared.items()}
+
+def task_parameters(task: Task,  # a notebook task
+                    job_parameters: dict[str, str],  # this run's job parameters
+                    values: dict[str, dict[str, str]],  # task values set so far, by task
+                   ) -> dict:
+    "The task's parameters for this run: references filled in, typed like the notebook's defaults."
+    defaults = notebook_defaults(task.notebook)
+    unknown = sorted(set(task.parameters) - set(defaults))
+    if unknown:
+        raise DbxmlError(f"task {task.key} passes {', '.join(unknown)}, which {task.notebook.name} does not declare "
+                         f"in its parameters cell ({', '.join(defaults)}).")
+    filled = {name: fill_references(text, job_parameters, values) for name, text in task.parameters.items()}
+    try:
+        return {name: coerce(name, text, defaults[name]) for name, text in filled.items()}
+    except DbxmlError as error:
+        raise DbxmlError(f"task {task.key}: {error}") from None
+
+
+# %%
+test_eq(notebook_defaults(job.task("monitor").notebook), {"target_name": "local", "month": "2013-01", "window": 3})
+test_eq(task_parameters(job.task("monitor"), {"month": "2013-05", "window": "2"}, {}),
+        {"target_name": "local", "month": "2013-05", "window": 2})
+test_fail(lambda: task_parameters(job.task("monitor"), {"month": "2013-05", "window": "two"}, {}),
+          contains="task monitor: parameter window: expected an integer, got 'two'")
+
+# %% [markdown]
+# ## Kernels
+#
+# Importing the package (Spark Connect, MLflow, scikit-learn) takes a few seconds in a
+# new Python process. `KernelPool` keeps one kernel started ahead, already past those
+# imports, and starts the next while a task runs. Each task still gets its own process.
+# Kernels talk over local sockets and write their own output to a log file in the run
+# folder.
+
+# %%
+#| export
+WARM_IMPORTS = "import dbxml.lakehouse, dbxml.lifecycle, dbxml.params, pyspark.sql.connect.session"
+
+class KernelPool:
+    "Python kernels for the tasks of a run, one started ahead of need."
+
+    def __init__(self, environ: dict[str, str],  # the kernels' environment
+                 cwd: Path,  # their working folder
+                 log: Path,  # where their own output goes
+                ):
+        self.environ, self.cwd, self.log = environ, cwd, log
+        self.started: list[KernelManager] = []
+        self._next: KernelManager | None = None
+        self._ready = threading.Thread(target=self._start_next)
+        self._ready.start()
+
+    def _start_next(self) -> None:
+        manager = KernelManager(kernel_name="python3")
+        with open(self.log, "a") as output:
+            manager.start_kernel(env=self.environ, cwd=str(self.cwd), stdout=output, stderr=output)
+        self.started.append(manager)
+        client = manager.client()
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=120)
+            client.execute_interactive(WARM_IMPORTS, timeout=300, output_hook=lambda message: None)
+        finally:
+            client.stop_channels()
+        self._next = manager
+
+    def take(self) -> KernelManager:
+        "A started kernel for the next task; another starts in the background."
+        self._ready.join()
+        if self._next is None or not self._next.is_alive():
+            raise DbxmlError(f"a Python kernel for the next task did not start; its output is in {self.log}.")
+        manager, self._next = self._next, None
+        self._ready = threading.Thread(target=self._start_next)
+        self._ready.start()
+        return manager
+
+    def close(self) -> None:
+        "Stop every kernel this pool started."
+        self._ready.join()
+        for manager in self.started:
+            with contextlib.suppress(Exception):
+                manager.shutdown_kernel(now=True)
+
+
+# %% [markdown]
+# ## Running one task
+#
+# A notebook task becomes a papermill execution in a kernel from the pool; a condition
+# task is judged in place. `TaskResult` records what happened; the task values a
+# notebook set are read back from the executed notebook.
+
+# %%
+#| export
+SUCCESS, FAILED, EXCLUDED, UPSTREAM_FAILED = "SUCCESS", "FAILED", "EXCLUDED", "UPSTREAM_FAILED"
+
+@dataclass
+class TaskResult:
+    "What happened to one task in one run."
+    run: str  # the run's label, e.g. the month
+    task: str  # the task key
+    status: str  # SUCCESS, FAILED, EXCLUDED (a condition said no) or UPSTREAM_FAILED
+    seconds: float = 0.0
+    notebook: Path | None = None  # the executed (or partial) notebook
+    values: dict = field(default_factory=dict)  # task values it set (a condition: its outcome)
+    error: str = ""  # for a failure: where and why
+
+def cell_summary(source: str) -> str:
+    "The first line of a cell's code, shortened, to name the cell in a message."
+    lines = [line for line in source.splitlines() if line.strip() and not line.startswith("#|")]
+    first = lines[0] if lines else ""
+    return first if len(first) <= 70 else first[:67] + "..."
+
+def execute_notebook_task(task: Task, parameters: dict, output: Path, kernel: KernelManager,
+                          on_cell=None,  # called with (cell number, cell count, cell) as each cell starts
+                         ) -> tuple[dict, str]:
+    "Run the task's notebook with `parameters` into `output`; returns its task values and an error ('' if none)."
+    def cell_started(cell, cell_index):
+        if on_cell:
+            on_cell(cell_index + 1, cell_count, cell)
+    cell_count = len(json.loads(task.notebook.read_text())["cells"]) + 1  # and papermill's injected cell
+    try:
+        executed = papermill.execute_notebook(str(task.notebook), str(output), parameters=parameters,
+                                              kernel_name="python3", km=kernel, progress_bar=False,
+                                              on_cell_start=cell_started)
+    except PapermillExecutionError as error:
+        return {}, (f"cell {error.cell_index + 1} (`{cell_summary(error.source)}`) raised {error.ename}: "
+                    f"{error.evalue}")
+    return task_values(executed), ""
+
+
+# %% [markdown]
+# ## Running the graph
+#
+# Tasks run in dependency order. A task runs when every task it depends on succeeded
+# (with the outcome it asks for, after a condition); after a failure its dependants are
+# `UPSTREAM_FAILED`, and tasks behind a condition that said no are `EXCLUDED`, as on
+# Databricks.
+
+# %%
+#| export
+def blocked_by(task: Task, results: dict[str, TaskResult]) -> str | None:
+    "Why `task` cannot run given the results so far (`UPSTREAM_FAILED` or `EXCLUDED`), or None if it can."
+    for dependency in task.depends_on:
+        upstream = results[dependency.task_key]
+        if upstream.status in (FAILED, UPSTREAM_FAILED):
+            return UPSTREAM_FAILED
+        if upstream.status == EXCLUDED:
+            return EXCLUDED
+        if dependency.outcome is not None and upstream.values.get("outcome") != dependency.outcome:
+            return EXCLUDED
+    return None
+
+def run_graph(job: Job, job_parameters: dict[str, str],
+              folder: Path,  # where this run's notebooks go
+              pool: KernelPool,
+              label: str = "",  # the run's label in results and progress, e.g. the month
+              progress=None,  # called with each finished `TaskResult` (and `on_cell` events, see `Progress`)
+             ) -> list[TaskResult]:
+    "Run every task of `job` once, in order; returns a result per task."
+    folder.mkdir(parents=True, exist_ok=True)
+    results: dict[str, TaskResult] = {}
+    rendered: dict[str, dict[str, str]] = {}
+    for task in task_order(job):
+        started = time.perf_counter()
+        result = TaskResult(label, task.key, blocked_by(task, results) or SUCCESS)
+        if result.status == SUCCESS and task.condition:
+            left, op, right = (fill_references(part, job_parameters, rendered) if index != 1 else part
+                               for index, part in enumerate(task.condition))
+            result.values = {"outcome": render_value(condition_holds(left, op, right))}
+        elif result.status == SUCCESS:
+            if progress:
+                progress.task_started(label, task.key)
+            result.notebook = folder / task.notebook.name
+            kernel = pool.take()
+            try:
+                parameters = task_parameters(task, job_parameters, rendered)
+                result.values, result.error = execute_notebook_task(
+                    task, parameters, result.notebook, kernel, progress and progress.cell_started)
+            except DbxmlError as error:
+                result.error = str(error)
+            finally:
+                kernel.shutdown_kernel(now=True)
+            result.status = FAILED if result.error else SUCCESS
+        result.seconds = time.perf_counter() - started
+        results[task.key] = result
+        rendered[task.key] = {key: render_value(value) for key, value in result.values.items()}
+        if progress:
+            progress.task_finished(result)
+    return list(results.values())
+
+
+# %% [markdown]
+# ## Progress and the summary
+#
+# While a run goes, one line per finished task; on a terminal, the running task and cell
+# are shown in place. At the end, a table with a row per task and run, and where to look
+# next.
+
+# %%
+#| export
+RESULT_COLUMNS = ("run", "task", "status", "seconds", "rows", "model", "metrics")
+QUIET_VALUES = ("rows", "model_version", "reason", "outcome", "retrain")  # shown elsewhere in the row
+
+def result_row(result: TaskResult) -> dict:
+    "One row of the summary: what a task did, its rows, the model version it touched and its metrics."
+    values = result.values
+    metrics = ", ".join(f"{key} {value}" for key, value in values.items() if key not in QUIET_VALUES)
+    if "outcome" in values:
+        metrics = f"outcome {values['outcome']}"
+    if "retrain" in values:
+        metrics = ", ".join(filter(None, [f"retrain {render_value(values['retrain'])} ({values['reason']})", metrics]))
+    return {"run": result.run, "task": result.task, "status": result.status, "seconds": f"{result.seconds:.1f}",
+            "rows": values.get("rows", ""), "model": values.get("model_version") or "", "metrics": metrics}
+
+def summary_table(results: list[TaskResult]) -> str:
+    "The results as an aligned text table."
+    rows = [result_row(result) for result in results]
+    widths = {column: max([len(column)] + [len(str(row[column])) for row in rows]) for column in RESULT_COLUMNS[:-1]}
+    def line(values):
+        return "  ".join(f"{values[column]!s:<{widths[column]}}" for column in RESULT_COLUMNS[:-1]) + \
+            "  " + str(values["metrics"])
+    return "\n".join([line({column: column for column in RESULT_COLUMNS})] + [line(row) for row in rows])
+
+class Progress:
+    "Prints a line per finished task; on a terminal, the running task and cell in place."
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stdout
+        self.live = self.stream.isatty()
+        self.current = ""
+
+    def task_started(self, label: str, task: str) -> None:
+        self.current = f"{label} {task}".strip()
+        if self.live:
+            self.stream.write(f"\r\033[K{self.current}: starting")
+            self.stream.flush()
+
+    def cell_started(self, number: int, count: int, cell) -> None:
+        if self.live:
+            self.stream.write(f"\r\033[K{self.current}: cell {number}/{count} {cell_summary(cell.source)}")
+            self.stream.flush()
+
+    def task_finished(self, result: TaskResult) -> None:
+        row = result_row(result)
+        text = f"{row['run']} {row['task']}: {row['status'].lower()} in {row['seconds']} s"
+        details = [f"{key} {row[key]}" for key in ("rows", "model") if row[key] != ""] + [row["metrics"]]
+        text += "".join(f"; {detail}" for detail in details if detail)
+        if result.error:
+            text += f"\n  {result.task} failed at {result.error}\n  partial notebook: {result.notebook}"
+        self.stream.write(("\r\033[K" if self.live else "") + text + "\n")
+        self.stream.flush()
+
+
+# %%
+finished = [TaskResult("2013-05", "monitor", SUCCESS, 3.2, values={"retrain": True, "reason": "first model"}),
+            TaskResult("2013-05", "retrain_needed", SUCCESS, 0.0, values={"outcome": "true"}),
+            TaskResult("2013-05", "train", SUCCESS, 20.5, values={"model_version": "1", "roc_auc": 0.7}),
+            TaskResult("2013-05", "promote", UPSTREAM_FAILED)]
+print(summary_table(finished))
+test_eq(result_row(finished[2])["model"], "1")
+test_eq(result_row(finished[0])["metrics"], "retrain true (first model)")
+
+# %% [markdown]
+# ## Logging runs to MLflow
+#
+# Each run of the graph is an MLflow run in the target's `/Shared/dbxml/jobs`
+# experiment: the job parameters, a duration per task, the summary as a table, and
+# every executed notebook as an artifact, so a run's evidence lives where its models do.
+
+# %%
+#| export
+JOBS_EXPERIMENT = "/Shared/dbxml/jobs"
+
+def log_run(target: Target, job: Job, job_parameters: dict[str, str], results: list[TaskResult],
+            folder: Path,  # the run's notebooks
+           ) -> str:
+    "Record one run of the graph in MLflow; returns the MLflow run id."
+    import mlflow
+
+    from dbxml.tracking import use_mlflow
+
+    use_mlflow(target)
+    mlflow.set_experiment(JOBS_EXPERIMENT)
+    failed = any(result.status == FAILED for result in results)
+    label = results[0].run if results else ""
+    with mlflow.start_run(run_name=f"{job.name} {label}".strip(), tags={"dbxml.job": job.name,
+                                                                         "dbxml.target": target.name}) as run:
+        mlflow.log_params(job_parameters)
+        mlflow.log_metrics({f"{result.task}_seconds": result.seconds for result in results if result.notebook})
+        mlflow.log_dict({"tasks": [result_row(result) | {"error": result.error} for result in results]},
+                        "summary.json")
+        for notebook in sorted(folder.glob("*.ipynb")):
+            mlflow.log_artifact(str(notebook), "notebooks")
+    if failed:
+        mlflow.MlflowClient().set_terminated(run.info.run_id, "FAILED")
+    return run.info.run_id
+
+
+# %% [markdown]
+# ## `run_job`
+#
+# The whole command: load the job for the target, plan the runs, start one Spark
+# Connect server and the kernel pool, run the graph for each planned run (stopping at
+# the first failure), log each run, and stop everything on the way out.
+
+# %%
+#| export
+@dataclass
+class JobRun:
+    "The outcome of `run_job`."
+    job: Job
+    folder: Path  # the runs folder of this invocation
+    results: list[TaskResult]
+    mlflow_runs: list[str]
+
+    @property
+    def failed(self) -> list[TaskResult]:
+        "The tasks that failed."
+        return [result for result in self.results if result.status == FAILED]
+
+def free_port() -> int:
+    "A TCP port nothing listens on now."
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return probe.getsockname()[1]
+
+@contextlib.contextmanager
+def run_spark(target: Target):
+    "The Spark Connect URL the run's notebooks use: the target's own server, or one started for this run."
+    if target.spark == "databricks":
+        raise DbxmlError(f"target {target.name!r} runs on Databricks: deploy the bundle and run the job there "
+                         f"(databricks bundle deploy -t {target.name} && databricks bundle run monthly -t "
+                         f"{target.name}). dbxml run runs local targets: local or connect.")
+    if target.spark == "connect":
+        yield target.spark_remote
+        return
+    with connect_server(target, free_port()) as remote:
+        yield remote
+
+def run_job(target: Target,  # a local target (`local` or `connect`)
+            job_name: str = "monthly",  # a job of the bundle
+            overrides: dict[str, str] | None = None,  # job parameters, e.g. `{"month": "2013-01..2013-12"}`
+            progress: Progress | None = None,
+            root: Path | None = None,  # the bundle's folder (default: found from the working folder)
+           ) -> JobRun:
+    "Run the job's graph for each planned run, on one Spark; returns every task's result."
+    root = bundle_root(root)
+    job = load_job(job_name, target, root)
+    plans = planned_runs(job, overrides or {})
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    folder = Path(target.home) / "runs" / f"{stamp}-{job.name}"
+    folder.mkdir(parents=True, exist_ok=True)
+    outcome = JobRun(job, folder, [], [])
+    with run_spark(target) as remote:
+        # SPARK_REMOTE too: library code that asks pyspark for "the" session (MLflow's dataset lineage) finds it
+        environ = os.environ | {"DBXML_SPARK": "connect", "DBXML_SPARK_REMOTE": remote, "SPARK_REMOTE": remote}
+        pool = KernelPool(environ, root, folder / "kernels.log")
+        try:
+            for plan in plans:
+                label = plan.get("month", "")
+                run_folder = folder / label if label else folder
+                results = run_graph(job, plan, run_folder, pool, label, progress)
+                outcome.results += results
+                outcome.mlflow_runs.append(log_run(target, job, plan, results, run_folder))
+                if outcome.failed:
+                    break
+        finally:
+            pool.close()
+    return outcome
