@@ -30,9 +30,9 @@ $(VENV)/.installed: settings.ini setup.py constraints.txt
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 10) <= v <= (3, 12) else "dbxml needs Python 3.10 to 3.12, but $(PYTHON) is %d.%d: run make PYTHON=python3.12 ..." % v)'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[local,dev]"
 	touch $@
 
 # Rewrite constraints.txt from the ranges in settings.ini (needs uv: pip install uv).
 lock:
-	uv pip compile setup.py --extra dev --universal --python-version 3.10 --custom-compile-command "make lock" --refresh -o constraints.txt
+	uv pip compile setup.py --extra local --extra dev --universal --python-version 3.10 --custom-compile-command "make lock" --refresh -o constraints.txt

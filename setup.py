@@ -34,10 +34,12 @@ setuptools.setup(
     include_package_data=True,
     python_requires=f">={min_python},<3.13",
     install_requires=cfg["requirements"].split(),
-    extras_require={"dev": cfg["dev_requirements"].split()},
+    # `local`: Spark and Delta for running off Databricks (a Databricks runtime brings its own Spark)
+    extras_require={"local": cfg["local_requirements"].split(), "dev": cfg["dev_requirements"].split()},
     entry_points={
         "console_scripts": cfg["console_scripts"].split(),
         "nbdev": [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"],
+        "papermill.engine": ["databricks = dbxml.databricks:DatabricksEngine"],
     },
     zip_safe=False,
 )

@@ -249,7 +249,7 @@ def task_order(job: Job) -> list[Task]:
     try:
         sorter.prepare()
     except graphlib.CycleError as error:
-        raise DbxmlError(f"job {job.name}: the tasks depend on each other in a cycle: {' -> '.join(error.args[1])}")
+        raise DbxmlError(f"job {job.name}: the tasks depend on each other in a cycle: {' -> '.join(error.args[1])}") from None
     ordered = []
     while sorter.is_active():
         ready = sorted(sorter.get_ready(), key=keys.index)

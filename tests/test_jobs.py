@@ -1,0 +1,195 @@
+"""The job graph is written once, in the bundle, and `dbxml run` executes it: every task's parameters match its
+notebook's parameters cell; the runner's order, conditions and failure handling on small real notebooks; and the
+monthly job end to end on one Spark Connect server (one JVM), with its notebooks kept and logged to MLflow."""
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import mlflow
+import nbformat
+import pytest
+from conftest import BIN, ROOT
+
+from dbxml.config import load_target, with_overrides
+from dbxml.jobs import Dependency, Job, Task, bundle_files, load_job, read_yaml
+from dbxml.runner import (
+    EXCLUDED,
+    FAILED,
+    JOBS_EXPERIMENT,
+    SUCCESS,
+    UPSTREAM_FAILED,
+    KernelPool,
+    notebook_defaults,
+    run_graph,
+)
+
+JOBS = sorted({key for path in bundle_files(ROOT) for key in read_yaml(path).get("resources", {}).get("jobs", {})})
+
+
+@pytest.mark.parametrize("target_name", ["local", "dev", "staging", "prod"])
+@pytest.mark.parametrize("job_name", JOBS)
+def test_every_task_passes_exactly_the_parameters_its_notebook_declares(job_name, target_name):
+    job = load_job(job_name, load_target(target_name))
+    notebook_tasks = [task for task in job.tasks if task.notebook]
+    assert notebook_tasks
+    for task in notebook_tasks:
+        assert task.notebook.is_file(), task.notebook
+        assert set(task.parameters) == set(notebook_defaults(task.notebook)), task.key
+        assert task.parameters["target_name"] == target_name
+
+
+def test_a_parameter_the_notebook_does_not_declare_is_caught(tmp_path):
+    job = load_job("monthly", load_target("local"))
+    task = job.task("lakehouse")
+    assert set(task.parameters) == set(notebook_defaults(task.notebook))
+    wrong = Task("lakehouse", notebook=task.notebook, parameters=task.parameters | {"months": "2013-01"})
+    assert set(wrong.parameters) != set(notebook_defaults(wrong.notebook))
+
+
+# --- the runner on small real notebooks (a real kernel each, no Spark) ---
+
+def write_notebook(path, parameters, body):
+    "A notebook with a `parameters` cell and one code cell."
+    notebook = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                                 "language": "python"}})
+    notebook.cells = [nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}),
+                      nbformat.v4.new_code_cell("from dbxml.params import job_parameters, set_task_values"),
+                      nbformat.v4.new_code_cell(body)]
+    nbformat.write(notebook, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def toy_job(tmp_path_factory):
+    "measure -> decide (a condition on its value) -> act -> report; `act` divides by the job parameter `divisor`."
+    folder = tmp_path_factory.mktemp("toy")
+    measure = write_notebook(folder / "measure.ipynb", "size = 1", "set_task_values(big=size > 10, size=size)")
+    act = write_notebook(folder / "act.ipynb", "size = 0\ndivisor = 1", "set_task_values(rows=size // divisor)")
+    report = write_notebook(folder / "report.ipynb", "rows = 0", "print('rows', rows)")
+    return Job("toy", "toy", {"size": "1", "divisor": "1"}, (
+        Task("measure", notebook=measure, parameters={"size": "{{job.parameters.size}}"}),
+        Task("decide", (Dependency("measure"),), condition=("{{tasks.measure.values.big}}", "EQUAL_TO", "true")),
+        Task("act", (Dependency("decide", "true"),), notebook=act,
+             parameters={"size": "{{tasks.measure.values.size}}", "divisor": "{{job.parameters.divisor}}"}),
+        Task("report", (Dependency("act"),), notebook=report, parameters={"rows": "{{tasks.act.values.rows}}"}),
+    ))
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory):
+    import os
+    kernels = KernelPool(dict(os.environ), ROOT, tmp_path_factory.mktemp("kernels") / "kernels.log")
+    yield kernels
+    kernels.close()
+
+
+def statuses(results):
+    return {result.task: result.status for result in results}
+
+
+def test_the_condition_lets_the_branch_run_and_task_values_flow_as_typed_parameters(toy_job, pool, tmp_path):
+    results = run_graph(toy_job, {"size": "42", "divisor": "4"}, tmp_path, pool)
+    assert statuses(results) == dict.fromkeys(["measure", "decide", "act", "report"], SUCCESS)
+    assert results[1].values == {"outcome": "true"}
+    assert results[2].values == {"rows": 10}
+    assert "rows 10" in (tmp_path / "report.ipynb").read_text()
+
+
+def test_a_condition_that_says_no_excludes_its_branch(toy_job, pool, tmp_path):
+    results = run_graph(toy_job, {"size": "3", "divisor": "1"}, tmp_path, pool)
+    assert statuses(results) == {"measure": SUCCESS, "decide": SUCCESS, "act": EXCLUDED, "report": EXCLUDED}
+    assert not (tmp_path / "act.ipynb").exists()
+
+
+def test_a_failing_cell_is_named_its_dependants_do_not_run_and_the_partial_notebook_stays(toy_job, pool, tmp_path):
+    results = run_graph(toy_job, {"size": "42", "divisor": "0"}, tmp_path, pool)
+    assert statuses(results) == {"measure": SUCCESS, "decide": SUCCESS, "act": FAILED, "report": UPSTREAM_FAILED}
+    assert "`set_task_values(rows=size // divisor)`" in results[2].error
+    assert "ZeroDivisionError" in results[2].error
+    partial = nbformat.read(tmp_path / "act.ipynb", as_version=4)
+    assert any(output.get("ename") == "ZeroDivisionError" for cell in partial.cells for output in cell.get("outputs", []))
+
+
+def test_a_parameter_of_the_wrong_type_fails_the_task_before_it_runs(toy_job, pool, tmp_path):
+    results = run_graph(toy_job, {"size": "many", "divisor": "1"}, tmp_path, pool)
+    assert statuses(results)["measure"] == FAILED
+    assert "parameter size: expected an integer, got 'many'" in results[0].error
+
+
+# --- the monthly job end to end ---
+
+def spark_jvms():
+    "The pids of running Spark driver JVMs: a local session or a Connect server (not launchers or version checks)."
+    listing = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True).stdout.split("\n")[1:]
+    return {int(line.split()[0]): line[-300:] for line in listing
+            if len(line.split()) > 1 and line.split()[1].endswith("java") and "deploy.SparkSubmit" in line
+            and "launcher.Main" not in line}
+
+
+def run_watching_java(args, env, timeout=1800):
+    "Run `dbxml` with `args`, noting every Spark JVM that appears while it runs."
+    before, seen = spark_jvms(), {}
+    process = subprocess.Popen([str(BIN / "dbxml"), *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            seen.update({pid: args for pid, args in spark_jvms().items() if pid not in before})
+            time.sleep(0.2)
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    finally:
+        done.set()
+        watcher.join()
+    return process.returncode, stdout, stderr, seen
+
+
+@pytest.fixture(scope="module")
+def two_months(tmp_path_factory):
+    import os
+    home = tmp_path_factory.mktemp("run") / "home"
+    env = {**os.environ, "DBXML_HOME": str(home), "DBXML_TARGET": "local"}
+    code, stdout, stderr, javas = run_watching_java(["run", "-p", "month=2013-01..2013-02", "-p", "window=1"], env)
+    return {"home": home, "env": env, "code": code, "stdout": stdout, "stderr": stderr, "javas": javas}
+
+
+def test_the_monthly_job_runs_two_months_on_one_jvm_and_trains_the_first_model(two_months):
+    assert two_months["code"] == 0, two_months["stdout"][-3000:] + two_months["stderr"][-3000:]
+    assert len(two_months["javas"]) == 1, two_months["javas"]
+    summary = two_months["stdout"].split("run      task")[-1]
+    assert "2013-01  train           EXCLUDED" in summary
+    assert "2013-02  promote         SUCCESS" in summary and "promoted True" in summary
+
+
+def test_every_executed_notebook_is_kept_and_logged_to_mlflow(two_months):
+    runs = list((two_months["home"] / "runs").glob("*-monthly"))
+    assert len(runs) == 1
+    kept = {path.relative_to(runs[0]).as_posix() for path in runs[0].rglob("*.ipynb")}
+    assert kept == {"2013-01/lakehouse.ipynb", "2013-01/score.ipynb", "2013-01/monitor.ipynb",
+                    "2013-02/lakehouse.ipynb", "2013-02/score.ipynb", "2013-02/monitor.ipynb",
+                    "2013-02/train.ipynb", "2013-02/promote.ipynb"}
+    february = nbformat.read(runs[0] / "2013-02" / "train.ipynb", as_version=4)
+    assert any("injected-parameters" in cell.metadata.get("tags", []) for cell in february.cells)
+    target = with_overrides(load_target("local", environ={}), home=two_months["home"])
+    mlflow.set_tracking_uri(target.mlflow_tracking_uri)
+    logged = mlflow.search_runs(experiment_names=[JOBS_EXPERIMENT], output_format="list")
+    assert sorted(run.data.params["month"] for run in logged) == ["2013-01", "2013-02"]
+    second = next(run for run in logged if run.data.params["month"] == "2013-02")
+    artifacts = {item.path for item in mlflow.MlflowClient().list_artifacts(second.info.run_id, "notebooks")}
+    assert "notebooks/promote.ipynb" in artifacts and second.info.status == "FINISHED"
+    summary = mlflow.artifacts.load_dict(f"runs:/{second.info.run_id}/summary.json")
+    assert [row["status"] for row in summary["tasks"]] == ["SUCCESS"] * 6
+
+
+def test_a_bad_month_fails_the_first_task_naming_it_and_its_cell_and_keeps_the_notebook(two_months):
+    code, stdout, stderr, _ = run_watching_java(["run", "-p", "month=2013-13"], two_months["env"])
+    assert code == 1
+    assert "FAILED: 2013-13 lakehouse: cell" in stderr and "month '2013-13' is not of the form YYYY-MM" in stderr
+    assert "Traceback" not in stderr
+    partial = Path(stderr.split("partial notebook: ")[1].split()[0])
+    assert partial.is_file() and "DbxmlError" in partial.read_text()
+    assert "2013-13  score           UPSTREAM_FAILED" in stdout
