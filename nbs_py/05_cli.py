@@ -62,6 +62,13 @@ def check_python() -> str:
                          f"this is {version[0]}.{version[1]}.")
     return "%d.%d" % version
 
+def databricks_identity() -> str:
+    "Who the Databricks SDK's unified configuration authenticates as; a `DbxmlError` when it cannot."
+    from dbxml.databricks import check_auth, workspace_client
+
+    client = workspace_client()
+    return f"{check_auth(client)} at {client.config.host}"
+
 def doctor(args: argparse.Namespace) -> int:
     "`dbxml doctor`: check the prerequisites of a target; every check is printed, and any failure ends in an error."
     from dbxml.spark import cached_jars, check_java, jars_cache
@@ -72,6 +79,8 @@ def doctor(args: argparse.Namespace) -> int:
         checks += [("java", lambda: f"Java {check_java()}"),
                    ("delta jars", lambda: "cached" if cached_jars(jars_cache()) else
                                             "not cached yet: the first Spark start fetches them from Maven Central")]
+    else:  # a Databricks target: the credentials the SDK finds must reach the workspace
+        checks += [("databricks auth", databricks_identity)]
     failures = 0
     for name, check in checks:
         try:

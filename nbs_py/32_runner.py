@@ -441,10 +441,6 @@ def free_port() -> int:
 @contextlib.contextmanager
 def run_spark(target: Target):
     "The Spark Connect URL the run's notebooks use: the target's own server, or one started for this run."
-    if target.spark == "databricks":
-        raise DbxmlError(f"target {target.name!r} runs on Databricks: deploy the bundle and run the job there "
-                         f"(databricks bundle deploy -t {target.name} && databricks bundle run monthly -t "
-                         f"{target.name}). dbxml run runs local targets: local or connect.")
     if target.spark == "connect":
         yield target.spark_remote
         return
@@ -458,6 +454,10 @@ def run_job(target: Target,  # a local target (`local` or `connect`)
             root: Path | None = None,  # the bundle's folder (default: found from the working folder)
            ) -> JobRun:
     "Run the job's graph for each planned run, on one Spark; returns every task's result."
+    if target.spark == "databricks":
+        raise DbxmlError(f"target {target.name!r} runs on Databricks: deploy the bundle and run the job there "
+                         f"(databricks bundle deploy -t {target.name} && databricks bundle run {job_name} -t "
+                         f"{target.name}). dbxml run runs local targets: local or connect.")
     root = bundle_root(root)
     job = load_job(job_name, target, root)
     plans = planned_runs(job, overrides or {})

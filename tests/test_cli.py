@@ -59,6 +59,20 @@ def test_databricks_target_refuses_to_run_locally(local_env):
     assert_one_clear_line(result, "target 'dev' runs in a Databricks workspace")
 
 
+def test_dbxml_run_refuses_a_databricks_target_and_says_how_to_run_it_there(local_env):
+    result = run_tool("dbxml", "run", "--target", "prod", "-p", "month=2013-05", env=local_env)
+    assert_one_clear_line(result, "target 'prod' runs on Databricks", "databricks bundle run monthly -t prod")
+
+
+def test_doctor_for_a_databricks_target_without_credentials_is_one_clear_error(local_env, tmp_path):
+    env = {key: value for key, value in local_env.items()
+           if not key.startswith(("DATABRICKS_", "ARM_", "AZURE_", "ACTIONS_ID_TOKEN"))}
+    env |= {"DATABRICKS_CONFIG_FILE": str(tmp_path / "no-databrickscfg"), "HOME": str(tmp_path)}
+    result = run_tool("dbxml", "doctor", "--target", "dev", env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "FAIL  databricks auth:" in result.stderr and "DATABRICKS_HOST" in result.stderr
+
+
 def test_smoke_job_tables_persist_across_processes_inside_the_home(local_env, tmp_path):
     workdir = tmp_path / "elsewhere"
     workdir.mkdir()
