@@ -43,7 +43,7 @@ import tempfile
 
 from fastcore.test import test_eq, test_fail
 
-from dbxml.config import load_target, scratch_target
+from dbxml.config import scratch_target
 from dbxml.sources import land_source_files
 from dbxml.spark import get_spark
 
@@ -183,20 +183,8 @@ dimensions = {result["table"].split(".")[-1]: result["rows"] for result in inges
 test_eq(dimensions, {"bronze_airlines": 16, "bronze_airports": 1458, "bronze_planes": 3322, "bronze_weather": 26115})
 
 # %% [markdown]
-# ## Run
+# ## As a job task
 #
-# The stage as a job task: papermill (locally) or the job's parameters (on Databricks)
-# set these. `target_name = "scratch"` runs on a temporary lakehouse, which is what
-# `nbdev_test` does.
-
-# %% tags=["parameters"]
-target_name = "scratch"
-month = "2013-02"
-
-# %%
-target = scratch_target() if target_name == "scratch" else load_target(target_name)
-spark = get_spark(target)
-land_source_files(target)
-for result in ingest_dimensions(spark, target) + [ingest_month(spark, target, month)]:
-    print(f"{result['table']}: batch {result['batch']}, {result['rows']} rows",
-          "(written now)" if result["written"] else "(already there)")
+# This stage runs as the `lakehouse` task of the bundle's `monthly` job, through the
+# pipeline notebook [`pipelines/lakehouse.ipynb`](pipelines/lakehouse.ipynb), which declares its
+# parameters; `dbxml run` runs that job locally (see [the runner](32_runner.ipynb)).

@@ -33,7 +33,7 @@ from dbxml.tables import Column, TableSpec, computed_once, merge_rows, replace_r
 from fastcore.test import test_eq, test_fail
 
 from dbxml.bronze import RAW_COLUMNS, ingest_dimensions, ingest_month
-from dbxml.config import load_target, scratch_target
+from dbxml.config import scratch_target
 from dbxml.quality import UNIQUE_KEY, rules_for
 from dbxml.sources import flights_file, land_source_files
 from dbxml.spark import get_spark
@@ -399,18 +399,8 @@ test_eq({key: refine_month(spark, scratch, "2014-01")[key] for key in ("bronze",
 test_fail(lambda: latest_batch(spark, scratch, "nothing"), contains="run the bronze stage first")
 
 # %% [markdown]
-# ## Run
+# ## As a job task
 #
-# The stage as a job task: refine the dimensions' latest batches, then one month of
-# flights. Bronze must have run for this target (on `scratch`, the examples above did).
-
-# %% tags=["parameters"]
-target_name = "scratch"
-month = "2013-01"
-
-# %%
-target = scratch_target() if target_name == "scratch" else load_target(target_name)
-spark = get_spark(target)
-for counts in refine_dimensions(spark, target) + [refine_month(spark, target, month)]:
-    print(f"silver_{counts['source']} batch {counts['batch']}: {counts['bronze']} bronze = {counts['silver']} silver "
-          f"+ {counts['quarantined']} quarantined ({counts['inserted']} inserted, {counts['updated']} updated now)")
+# This stage runs as the `lakehouse` task of the bundle's `monthly` job, through the
+# pipeline notebook [`pipelines/lakehouse.ipynb`](pipelines/lakehouse.ipynb), which declares its
+# parameters; `dbxml run` runs that job locally (see [the runner](32_runner.ipynb)).

@@ -28,7 +28,7 @@ from dbxml.tables import Column, TableSpec, replace_rows, table_version
 from fastcore.test import test_eq
 
 from dbxml.bronze import ingest_dimensions, ingest_month
-from dbxml.config import load_target, scratch_target
+from dbxml.config import scratch_target
 from dbxml.silver import refine_dimensions, refine_month
 from dbxml.sources import land_source_files
 from dbxml.spark import get_spark
@@ -192,15 +192,8 @@ test_eq(build_month(spark, scratch, "2013-01"), january)
 test_eq(features.count(), january["features"])
 
 # %% [markdown]
-# ## Run
-
-# %% tags=["parameters"]
-target_name = "scratch"
-month = "2013-01"
-
-# %%
-target = scratch_target() if target_name == "scratch" else load_target(target_name)
-spark = get_spark(target)
-counts = build_month(spark, target, month)
-print(f"gold {counts['month']}: {counts['features']} feature rows from {counts['silver']} silver flights, "
-      f"{counts['mart_rows']} on-time rows")
+# ## As a job task
+#
+# This stage runs as the `lakehouse` task of the bundle's `monthly` job, through the
+# pipeline notebook [`pipelines/lakehouse.ipynb`](pipelines/lakehouse.ipynb), which declares its
+# parameters; `dbxml run` runs that job locally (see [the runner](32_runner.ipynb)).

@@ -28,7 +28,7 @@ from dbxml.sources import check_month, land_source_files, months_between
 #| hide
 from fastcore.test import test_eq, test_fail
 
-from dbxml.config import load_target, scratch_target
+from dbxml.config import scratch_target
 from dbxml.spark import get_spark
 
 
@@ -111,12 +111,8 @@ assert all(row["bronze"] == row["silver"] + row["quarantined"] and row["features
 print(format_counts(rows))
 
 # %% [markdown]
-# ## Run
-
-# %% tags=["parameters"]
-target_name = "scratch"
-months = "2013-03"
-
-# %%
-target = scratch_target() if target_name == "scratch" else load_target(target_name)
-print(format_counts(run_lakehouse(get_spark(target), target, parse_months(months))))
+# ## As a job task
+#
+# This stage runs as the `lakehouse` task of the bundle's `monthly` job, through the
+# pipeline notebook [`pipelines/lakehouse.ipynb`](pipelines/lakehouse.ipynb), which declares its
+# parameters; `dbxml run` runs that job locally (see [the runner](32_runner.ipynb)).

@@ -57,7 +57,7 @@ from pathlib import Path
 import skops.io
 from fastcore.test import test_close, test_eq, test_fail
 
-from dbxml.config import load_target, scratch_target, with_overrides
+from dbxml.config import scratch_target, with_overrides
 from dbxml.lakehouse import parse_months, run_lakehouse
 from dbxml.spark import get_spark
 
@@ -448,16 +448,8 @@ for figure in trained.figures.values():
     display(figure)
 
 # %% [markdown]
-# ## Run
-
-# %% tags=["parameters"]
-target_name = "scratch"
-month = "2013-02"
-window = 1
-
-# %%
-target = scratch if target_name == "scratch" else load_target(target_name)  # scratch: the example's lakehouse
-spark = get_spark(target)
-trained = train_model(spark, target, month, window=int(window))
-print(f"trained on {trained.training.months} at version {trained.training.version}, held out {month}: "
-      + ", ".join(f"{name} {value:.4f}" for name, value in trained.metrics.items()))
+# ## As a job task
+#
+# This stage runs as the `train` task of the bundle's `monthly` job, through the
+# pipeline notebook [`pipelines/train.ipynb`](pipelines/train.ipynb), which declares its
+# parameters; `dbxml run` runs that job locally (see [the runner](32_runner.ipynb)).

@@ -338,19 +338,8 @@ pinned = spark.sql(f"SELECT * FROM {sources['training']['table']} VERSION AS OF 
 test_eq(pinned.where("month = '2013-01' AND delayed IS NOT NULL").count(), len(first.training.to_pandas()[1]))
 
 # %% [markdown]
-# ## Run
-
-# %% tags=["parameters"]
-target_name = "scratch"
-month = "2013-02"  # the held-out month
-window = 1
-why = "manual run"
-
-# %%
-target = scratch if target_name == "scratch" else load_target(target_name)  # scratch: the example's lakehouse
-spark = get_spark(target)
-version = register(target, train_model(spark, target, month, window=int(window)))
-decision = validate(spark, target, version, month)
-promoted = promote(target, decision, why)
-print(f"{model_name(target)} version {version}: {'champion' if promoted else 'not promoted'}; "
-      f"{'; '.join(decision.reasons) or 'passed every check'}")
+# ## As a job task
+#
+# This stage runs as the `promote` task of the bundle's `monthly` job, through the
+# pipeline notebook [`pipelines/promote.ipynb`](pipelines/promote.ipynb), which declares its
+# parameters; `dbxml run` runs that job locally (see [the runner](32_runner.ipynb)).

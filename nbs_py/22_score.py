@@ -38,7 +38,7 @@ from dbxml.train import input_columns
 #| hide
 from fastcore.test import test_eq, test_fail
 
-from dbxml.config import load_target, scratch_target, with_overrides
+from dbxml.config import scratch_target, with_overrides
 from dbxml.lakehouse import parse_months, run_lakehouse
 from dbxml.registry import promote, register, validate
 from dbxml.spark import get_spark
@@ -180,15 +180,8 @@ test_fail(lambda: score_month(spark, scratch, "2013-09"), contains="has no fligh
 test_eq(content_digest(spark, predictions_name, exclude=("scored_at",)), before)
 
 # %% [markdown]
-# ## Run
-
-# %% tags=["parameters"]
-target_name = "scratch"
-month = "2013-03"
-alias = "champion"
-
-# %%
-target = scratch if target_name == "scratch" else load_target(target_name)  # scratch: the example's lakehouse
-scored = score_month(get_spark(target), target, month, alias)
-print(f"scored {scored['predictions']} flights of {month} with {model_name(target)} version "
-      f"{scored['model_version']} (features version {scored['source_version']})")
+# ## As a job task
+#
+# This stage runs as the `score` task of the bundle's `monthly` job, through the
+# pipeline notebook [`pipelines/score.ipynb`](pipelines/score.ipynb), which declares its
+# parameters; `dbxml run` runs that job locally (see [the runner](32_runner.ipynb)).

@@ -51,7 +51,7 @@ from dbxml.train import MODEL_FEATURES, evaluate, input_columns
 #| hide
 from fastcore.test import test_close, test_eq, test_fail
 
-from dbxml.config import load_target, scratch_target, with_overrides
+from dbxml.config import scratch_target, with_overrides
 from dbxml.lakehouse import parse_months, run_lakehouse
 from dbxml.registry import promote, register, validate
 from dbxml.score import score_month
@@ -474,14 +474,8 @@ test_fail(lambda: retrain_signal(spark, scratch, "2013-04"), contains="has not b
 display(monitoring_figure(monitoring_history(spark, scratch)))
 
 # %% [markdown]
-# ## Run
-
-# %% tags=["parameters"]
-target_name = "scratch"
-month = "2013-03"
-
-# %%
-target = scratch if target_name == "scratch" else load_target(target_name)  # scratch: the example's lakehouse
-found = monitor_month(get_spark(target), target, month)
-print(f"{month}, model version {found.model_version}: "
-      + ("retrain: " + "; ".join(found.reasons) if found.retrain else "no retrain signal"))
+# ## As a job task
+#
+# This stage runs as the `monitor` task of the bundle's `monthly` job, through the
+# pipeline notebook [`pipelines/monitor.ipynb`](pipelines/monitor.ipynb), which declares its
+# parameters; `dbxml run` runs that job locally (see [the runner](32_runner.ipynb)).

@@ -35,7 +35,7 @@ from dbxml.train import NoLabelledRows, labelled_rows, train_model, training_mon
 #| hide
 from fastcore.test import test_eq
 
-from dbxml.config import load_target, scratch_target, with_overrides
+from dbxml.config import scratch_target, with_overrides
 from dbxml.lakehouse import parse_months, run_lakehouse
 from dbxml.monitor import monitoring_figure, monitoring_history
 from dbxml.registry import champion_history
@@ -180,14 +180,8 @@ test_eq((january["champion"], january["scored"], january["retrain"], "challenger
 assert january["reason"].endswith("no earlier month to retrain on")
 
 # %% [markdown]
-# ## Run
-
-# %% tags=["parameters"]
-target_name = "scratch"
-months = "2013-01..2013-03"
-window = 1
-
-# %%
-target = scratch if target_name == "scratch" else load_target(target_name)  # scratch: the example's lakehouse
-for line in run_lifecycle(get_spark(target), target, parse_months(months), window=int(window), progress=None):
-    print(format_month(line))
+# ## As a job
+#
+# The bundle's `monthly` job is this lifecycle split into tasks (`score`, `monitor`, a
+# `retrain_needed` condition, `train`, `promote`; see `nbs/pipelines/`), run locally by
+# `dbxml run` (see [the runner](32_runner.ipynb)) and on Databricks by the bundle.
