@@ -277,10 +277,9 @@ def log_run(target: Target, job: Job, job_parameters: dict[str, str], results: l
     "Record one run of the graph in MLflow; returns the MLflow run id."
     import mlflow
 
-    from dbxml.tracking import use_mlflow
+    from dbxml.tracking import ensure_experiment
 
-    use_mlflow(target)
-    mlflow.set_experiment(JOBS_EXPERIMENT)
+    mlflow.set_experiment(experiment_id=ensure_experiment(target, JOBS_EXPERIMENT))  # artifacts under the home
     failed = any(result.status == FAILED for result in results)
     label = results[0].run if results else ""
     with mlflow.start_run(run_name=f"{job.name} {label}".strip(), tags={"dbxml.job": job.name,

@@ -181,6 +181,7 @@ def test_every_executed_notebook_is_kept_and_logged_to_mlflow(two_months):
     second = next(run for run in logged if run.data.params["month"] == "2013-02")
     artifacts = {item.path for item in mlflow.MlflowClient().list_artifacts(second.info.run_id, "notebooks")}
     assert "notebooks/promote.ipynb" in artifacts and second.info.status == "FINISHED"
+    assert second.info.artifact_uri.startswith((two_months["home"] / "mlartifacts").as_uri())
     summary = mlflow.artifacts.load_dict(f"runs:/{second.info.run_id}/summary.json")
     assert [row["status"] for row in summary["tasks"]] == ["SUCCESS"] * 6
 
