@@ -11,6 +11,7 @@ from conftest import ROOT, free_port, run_tool
 
 from dbxml.bronze import ingest_month
 from dbxml.config import load_target, with_overrides
+from dbxml.params import task_values
 from dbxml.sources import land_source_files
 from dbxml.spark import connect_server, get_spark
 
@@ -21,6 +22,7 @@ import sys
 from pathlib import Path
 from dbxml.bronze import ingest_month
 from dbxml.config import load_target, with_overrides
+from dbxml.params import task_values
 from dbxml.spark import get_spark
 target = with_overrides(load_target("local", environ={}), home=Path(sys.argv[1]))
 print(ingest_month(get_spark(target), target, "2013-01")["rows"])
@@ -30,6 +32,7 @@ COUNT = """
 import sys
 from pathlib import Path
 from dbxml.config import load_target, with_overrides
+from dbxml.params import task_values
 from dbxml.spark import get_spark
 target = with_overrides(load_target("local", environ={}), home=Path(sys.argv[1]))
 spark = get_spark(target)
@@ -77,11 +80,11 @@ def test_a_month_lands_in_bronze_through_spark_connect(tmp_path):
     assert (again["rows"], again["written"]) == (JANUARY_FLIGHTS, False)
 
 
-def test_papermill_runs_the_bronze_notebook_with_a_month_parameter(tmp_path):
-    output = tmp_path / "bronze.ipynb"
-    result = run_tool("papermill", str(ROOT / "nbs" / "11_bronze.ipynb"), str(output), "-p", "month", "2013-03",
-                      "--cwd", str(ROOT / "nbs"), timeout=900)
+def test_papermill_runs_the_lakehouse_task_notebook_by_hand_with_a_month_parameter(local_env, tmp_path):
+    "A pipeline notebook needs no runner: plain papermill, a month, the local target (its own classic Spark)."
+    output = tmp_path / "lakehouse.ipynb"
+    result = run_tool("papermill", str(ROOT / "nbs" / "pipelines" / "lakehouse.ipynb"), str(output),
+                      "-p", "month", "2013-03", "--cwd", str(ROOT), env=local_env, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    printed = "".join("".join(output_item.get("text", "")) for cell in json.loads(output.read_text())["cells"]
-                      for output_item in cell.get("outputs", []))
-    assert "bronze_flights: batch 2013-03, 28834 rows" in printed
+    values = task_values(json.loads(output.read_text()))
+    assert (values["bronze"], values["silver"] + values["quarantined"]) == (28834, 28834)
