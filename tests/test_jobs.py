@@ -23,6 +23,7 @@ from dbxml.runner import (
     notebook_defaults,
     run_graph,
 )
+from dbxml.spark import ensure_delta_jars
 
 JOBS = sorted({key for path in bundle_files(ROOT) for key in read_yaml(path).get("resources", {}).get("jobs", {})})
 
@@ -122,13 +123,13 @@ def test_a_parameter_of_the_wrong_type_fails_the_task_before_it_runs(toy_job, po
 def spark_jvms():
     "The pids of running Spark driver JVMs: a local session or a Connect server (not launchers or version checks)."
     listing = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True).stdout.split("\n")[1:]
-    return {int(line.split()[0]): line[-300:] for line in listing
+    return {int(line.split()[0]): line for line in listing
             if len(line.split()) > 1 and line.split()[1].endswith("java") and "deploy.SparkSubmit" in line
             and "launcher.Main" not in line}
 
 
 def run_watching_java(args, env, timeout=1800):
-    "Run `dbxml` with `args`, noting every Spark JVM that appears while it runs."
+    "Run `dbxml` with `args`, noting every Spark JVM for its home (`DBXML_HOME`) that appears while it runs."
     before, seen = spark_jvms(), {}
     process = subprocess.Popen([str(BIN / "dbxml"), *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
@@ -136,7 +137,8 @@ def run_watching_java(args, env, timeout=1800):
 
     def watch():
         while not done.is_set():
-            seen.update({pid: args for pid, args in spark_jvms().items() if pid not in before})
+            seen.update({pid: args for pid, args in spark_jvms().items()
+                         if pid not in before and env["DBXML_HOME"] in args})  # not other runs on this machine
             time.sleep(0.2)
     watcher = threading.Thread(target=watch)
     watcher.start()
@@ -153,6 +155,7 @@ def two_months(tmp_path_factory):
     import os
     home = tmp_path_factory.mktemp("run") / "home"
     env = {**os.environ, "DBXML_HOME": str(home), "DBXML_TARGET": "local"}
+    ensure_delta_jars()  # a first-ever start resolves Delta's jars with a JVM of its own: not the run's
     code, stdout, stderr, javas = run_watching_java(["run", "-p", "month=2013-01..2013-02", "-p", "window=1"], env)
     return {"home": home, "env": env, "code": code, "stdout": stdout, "stderr": stderr, "javas": javas}
 
