@@ -174,7 +174,7 @@ def add_minutes(instant, minutes):
 #
 # A dimension's batch is its latest bronze batch (a landed file's checksum). Its rows are
 # typed, checked and merged on the key. Every stage function returns the counts that
-# reconcile, so the run section (and the job) can print them.
+# reconcile, so the lakehouse task can report them.
 
 # %%
 #| export
