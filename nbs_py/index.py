@@ -72,10 +72,25 @@
 # Everything above runs on one machine. On Azure Databricks the same notebooks run
 # through the bundle: `databricks bundle deploy -t dev|staging|prod` builds the dbxml
 # wheel, deploys the `monthly` job (serverless, with a classic job-cluster twin
-# `monthly_classic`), and in staging and prod the Unity Catalog schema, the raw-files
-# volume, the registered model, the experiment and the quality monitor, with
-# least-privilege grants; prod runs as a service principal (see
-# `nbs/decisions/0011-bundle.md`). In a workspace the pipeline notebooks read their
+# `monthly_classic`), and in staging and prod the raw-files volume, the registered
+# model, the experiment and the quality monitor, with least-privilege grants; staging
+# and prod run as their deploy service principal (see `nbs/decisions/0011-bundle.md`).
+#
+# The platform under the bundle is code too. `infra/` (Terraform: azurerm, azuread and
+# the databricks provider) creates the resource group, the ADLS Gen2 storage with a
+# container per environment, one premium workspace per environment attached to the
+# region's Unity Catalog metastore, the storage credentials and external locations,
+# the catalogs `dbxml_dev`, `dbxml_staging`, `dbxml_prod` with their schema, the account
+# groups, the service principals with their GitHub OIDC federation, the grants, a Key
+# Vault and its secret scope per environment, and (optionally) the GitHub environments
+# and variables the workflows read; its outputs are the bundle targets' variables
+# (`infra/README.md`). GitHub Actions (`.github/workflows/`) test every pull request,
+# validate the bundle for staging and prod and plan Terraform; a merge to `main` deploys
+# to staging and runs one month there; a `v*` tag deploys to prod after a required
+# approval. Every sign-in is GitHub OIDC federation: no client secret or personal
+# access token exists. Who may do what, lineage and the audit trail:
+# `nbs/platform/governance.md`; the delivery path: `nbs/platform/delivery.md`; security
+# practices and reporting: `SECURITY.md`. In a workspace the pipeline notebooks read their
 # parameters from widgets (`dbxml.params.job_parameters`) and pass task values through
 # `dbutils.jobs.taskValues`. `papermill ... --engine databricks` runs one notebook as a
 # one-time workspace run (`dbxml.databricks`), authenticating through the Databricks
@@ -87,7 +102,10 @@
 # validates against the official bundle schema and its tasks match their notebooks'
 # parameters; the job graph runs locally through Spark Connect (what serverless speaks);
 # the Databricks engine's requests are checked against the Databricks SDK's own types by
-# a fake workspace. `bundle validate`/`deploy` by the Databricks CLI, serverless
+# a fake workspace; Terraform parses, is `terraform fmt`-clean, passes checkov offline
+# and names what the bundle expects; the workflows validate against GitHub's workflow
+# schema. `bundle validate`/`deploy` by the Databricks CLI, `terraform
+# init/validate/plan/apply` (no provider registry here), the workflows' runs, serverless
 # environments, grants, and the widget and task-value paths inside a workspace were not.
 #
 # Everything a local run writes lives in `.dbxml/`: the Delta warehouse, the Hive
@@ -102,14 +120,17 @@
 # | `nbs_py/` | the jupytext `py:percent` twin of every notebook, for reviewable diffs |
 # | `dbxml/` | the package, exported from `nbs/` by `nbdev_export` (never edit by hand) |
 # | `dbxml.toml` | the targets: `local`, `connect`, `dev`, `staging`, `prod` |
-# | `databricks.yml`, `resources/` | the Databricks bundle: the job graph, Unity Catalog objects, grants |
+# | `databricks.yml`, `resources/` | the Databricks bundle: the job graph, the model, volume, monitor, grants |
+# | `infra/` | Terraform: Azure, workspaces, Unity Catalog catalogs, schemas, principals, grants |
+# | `nbs/platform/` | delivery (CI/CD) and governance pages |
 # | `nbs/pipelines/` | the job's task notebooks (parameters cell, library calls, task values) |
 # | `nbs/decisions/` | the architecture decision records |
 # | `tests/` | what a notebook cannot hold: end to end, repository rules, faults, contracts |
 # | `tests/benchmarks/` | scripts that print timings and ratios (not run by the test suite) |
 # | `settings.ini`, `setup.py` | nbdev 2 settings and packaging |
 # | `constraints.txt` | the lock: exact versions of every dependency |
-# | `.github/workflows/` | CI and the docs site |
+# | `.github/workflows/` | CI, CD to staging and prod, and the docs site |
+# | `SECURITY.md`, `.secrets.baseline` | reporting a vulnerability; secret scanning's baseline |
 #
 # ## Working on dbxml
 #

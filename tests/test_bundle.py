@@ -221,14 +221,18 @@ def test_grants_go_to_declared_groups_only():
     assert granted > 0
     broken = load(ROOT / "resources" / "catalog.yml")
     broken["targets"]["prod"]["resources"] = copy.deepcopy(broken["targets"]["prod"]["resources"])
-    broken["targets"]["prod"]["resources"]["schemas"]["flights"]["grants"][0]["principal"] = "account users"
-    assert grant_problems(broken, declared) == ["schemas.flights: account users"]
+    broken["targets"]["prod"]["resources"]["volumes"]["raw"]["grants"][0]["principal"] = "account users"
+    assert grant_problems(broken, declared) == ["volumes.raw: account users"]
 
 
-def test_people_only_read_the_schema():
-    catalog = load(ROOT / "resources" / "catalog.yml")["targets"]["prod"]["resources"]
-    for grant in catalog["schemas"]["flights"]["grants"]:
-        assert set(grant["privileges"]) <= {"USE_SCHEMA", "SELECT"}, grant
+def test_catalogs_and_schemas_are_left_to_terraform():
+    "Two owners of one schema would fight: infra/ creates catalogs and schemas, the bundle what is inside."
+    declared = {kind for config in map(load, BUNDLE_FILES) for resources in resource_blocks(config) for kind in resources}
+    assert declared and not declared & {"catalogs", "schemas"}, declared
+    volume = load(ROOT / "resources" / "catalog.yml")["targets"]["prod"]["resources"]["volumes"]["raw"]
+    assert volume["schema_name"] == "${var.schema}"
+    for grant in volume["grants"]:  # people never write anything but raw files
+        assert set(grant["privileges"]) <= {"READ_VOLUME", "WRITE_VOLUME"}, grant
 
 
 def test_the_uc_objects_match_what_the_code_uses():
@@ -236,7 +240,6 @@ def test_the_uc_objects_match_what_the_code_uses():
     model = load(ROOT / "resources" / "model.yml")["targets"]["prod"]["resources"]
     catalog = load(ROOT / "resources" / "catalog.yml")["targets"]["prod"]["resources"]
     assert model["registered_models"]["flight_delay"]["name"] == MODEL
-    assert catalog["schemas"]["flights"]["name"] == "${var.schema}"
     assert catalog["volumes"]["raw"]["name"] == "raw"  # dbxml.toml: raw_root = /Volumes/<catalog>/flights/raw
 
 

@@ -1,0 +1,87 @@
+# One environment's Unity Catalog objects, created through that environment's workspace.
+# The catalog is ISOLATED: only the bound workspaces see it.
+
+resource "databricks_storage_credential" "environment" {
+  name           = "dbxml-${var.environment}"
+  comment        = "Access connector of the ${var.environment} environment (its container only)."
+  isolation_mode = "ISOLATION_MODE_ISOLATED"
+
+  azure_managed_identity {
+    access_connector_id = var.access_connector_id
+  }
+}
+
+resource "databricks_external_location" "environment" {
+  name            = "dbxml-${var.environment}"
+  url             = "abfss://${var.container_name}@${var.storage_account_name}.dfs.core.windows.net/"
+  credential_name = databricks_storage_credential.environment.name
+  comment         = "The ${var.environment} container; holds the ${var.catalog} catalog's managed storage."
+  isolation_mode  = "ISOLATION_MODE_ISOLATED"
+}
+
+resource "databricks_catalog" "environment" {
+  name           = var.catalog
+  comment        = "dbxml ${var.environment} (managed by Terraform, infra/)."
+  storage_root   = var.storage_root
+  owner          = var.owner
+  isolation_mode = "ISOLATED"
+
+  depends_on = [databricks_external_location.environment]
+}
+
+resource "databricks_workspace_binding" "own" {
+  securable_type = "catalog"
+  securable_name = databricks_catalog.environment.name
+  workspace_id   = var.workspace_id
+  binding_type   = "BINDING_TYPE_READ_WRITE"
+}
+
+# Data scientists read staging and prod from the dev workspace; the binding makes any write
+# from there fail, whatever the grants say.
+resource "databricks_workspace_binding" "read_only" {
+  for_each = var.read_only_workspace_ids
+
+  securable_type = "catalog"
+  securable_name = databricks_catalog.environment.name
+  workspace_id   = each.value
+  binding_type   = "BINDING_TYPE_READ_ONLY"
+}
+
+resource "databricks_schema" "environment" {
+  catalog_name = databricks_catalog.environment.name
+  name         = var.schema
+  owner        = var.owner
+  comment      = "The flights lakehouse: tables, the raw volume and the model (the bundle creates those)."
+}
+
+# Authoritative for the catalog: a grant made by hand is removed on the next apply.
+resource "databricks_grants" "catalog" {
+  catalog = databricks_catalog.environment.name
+
+  dynamic "grant" {
+    for_each = var.grants
+    content {
+      principal  = grant.key
+      privileges = grant.value
+    }
+  }
+}
+
+# Where a secret the pipeline needs goes. Creating a Key Vault-backed scope needs Azure CLI
+# user authentication (not a service principal): the bootstrap apply creates it.
+resource "databricks_secret_scope" "dbxml" {
+  name = "dbxml"
+
+  keyvault_metadata {
+    resource_id = var.key_vault_id
+    dns_name    = var.key_vault_uri
+  }
+}
+
+resource "databricks_secret_acl" "read" {
+  for_each = var.secret_readers
+
+  scope      = databricks_secret_scope.dbxml.name
+  principal  = each.value
+  permission = "READ"
+}

@@ -1,0 +1,291 @@
+"""The Terraform in infra/, checked offline: every file parses (python-hcl2), `terraform fmt` finds
+nothing to change, checkov reports no failed check and every skip says why, and the names the bundle
+and dbxml.toml expect (catalogs, schema, groups, storage roots, principals, GitHub variables) are the
+ones Terraform creates. Each rule is also shown to catch a broken copy. (Nothing here runs
+`terraform init`, `validate` or `plan`: no provider registry or Azure is reachable; infra/README.md.)"""
+import copy
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+import hcl2
+import pytest
+import yaml
+from conftest import BIN, ROOT
+from hcl2.utils import SerializationOptions
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, from PyPI
+    import tomli as tomllib
+
+INFRA = ROOT / "infra"
+CHECKOV = BIN.parent / "checkov" / "bin" / "checkov"  # its own venv: it ships a fork of python-hcl2
+PLAIN = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
+SKIP = re.compile(r"#\s*checkov:skip=([A-Z0-9_]+)(?::(.*))?")
+GITHUB_VAR = re.compile(r"\bvars\.([A-Za-z_][A-Za-z0-9_]*)")
+
+# From the shared contract: what every bundle target needs from Terraform.
+BUNDLE_TARGET_ATTRIBUTES = {
+    "workspace_host", "catalog", "schema", "service_principal_application_id",
+    "data_engineers_group", "data_scientists_group", "analysts_group",
+}
+DEPLOY_PRINCIPALS = {"dev": None, "staging": "dbxml-deploy-staging", "prod": "dbxml-deploy-prod"}
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+
+def tf_files(folder=INFRA):
+    return sorted(path for path in folder.rglob("*.tf") if ".terraform" not in path.parts)
+
+
+def parse(path):
+    "One .tf file as plain Python data (strings unquoted, blocks as dicts)."
+    with open(path) as file:
+        return hcl2.load(file, serialization_options=PLAIN)
+
+
+def blocks(config, kind):
+    "Merge the list of `kind` blocks (variable, locals, output) of a parsed file into one dict."
+    merged = {}
+    for block in config.get(kind, []):
+        merged.update(block)
+    return merged
+
+
+def terraform_names(folder=INFRA):
+    "The names Terraform creates, read from plain data (variable defaults and locals), never evaluated."
+    names_tf, variables_tf, outputs_tf = (parse(folder / name) for name in ("names.tf", "variables.tf", "outputs.tf"))
+    variables = {**blocks(names_tf, "variable"), **blocks(variables_tf, "variable")}
+    github = parse(folder / "modules" / "github" / "main.tf")
+    github_locals = blocks(github, "locals")
+    target = blocks(outputs_tf, "output")["bundle_targets"]["value"]
+    return {
+        "environments": variables["environments"]["default"],
+        "schema": variables["schema"]["default"],
+        "groups": variables["groups"]["default"],
+        "storage_account_name": variables["storage_account_name"]["default"],
+        "storage_root_format": blocks(names_tf, "locals")["storage_root_format"],
+        "principals": blocks(names_tf, "locals")["principals"],
+        # `{for name, env in ... : name => {a = ..., b = ...}}` stays an expression: read its keys.
+        "bundle_target_attributes": set(re.findall(r"[{,]\s*(\w+)\s*=", target.split("=>", 1)[1])),
+        "github_variables": set(github_locals["repository_variable_names"])
+        | {name for names in github_locals["environment_variable_names"].values() for name in names},
+    }
+
+
+def bundle_config():
+    return yaml.safe_load((ROOT / "databricks.yml").read_text())
+
+
+def dbxml_config():
+    return tomllib.loads((ROOT / "dbxml.toml").read_text())
+
+
+def name_mismatches(bundle, toml, names):
+    "Every place where the bundle or dbxml.toml expects a name Terraform does not create."
+    problems = []
+    environments, variables = names["environments"], bundle["variables"]
+    for env in ENVIRONMENTS:
+        tf_env = environments.get(env) or {}
+        bundle_catalog = bundle["targets"][env]["variables"]["catalog"]
+        if bundle_catalog != tf_env.get("catalog"):
+            problems.append(f"{env}: bundle catalog {bundle_catalog} != Terraform's {tf_env.get('catalog')}")
+        toml_target = toml["targets"][env]
+        if toml_target["catalog"] != tf_env.get("catalog"):
+            problems.append(f"{env}: dbxml.toml catalog {toml_target['catalog']} != Terraform's {tf_env.get('catalog')}")
+        storage_root = names["storage_root_format"] % (tf_env.get("container"), names["storage_account_name"])
+        if toml_target["storage_root"] != storage_root:
+            problems.append(f"{env}: dbxml.toml storage_root {toml_target['storage_root']} != Terraform's {storage_root}")
+        if toml_target["schema"] != names["schema"]:
+            problems.append(f"{env}: dbxml.toml schema {toml_target['schema']} != Terraform's {names['schema']}")
+        deploy = tf_env.get("deploy_principal")
+        if deploy != DEPLOY_PRINCIPALS[env] or (deploy is not None and deploy not in names["principals"]):
+            problems.append(f"{env}: deploy principal {deploy} is not {DEPLOY_PRINCIPALS[env]} or is not created")
+    if variables["schema"].get("default") != names["schema"]:
+        problems.append(f"bundle schema {variables['schema'].get('default')} != Terraform's {names['schema']}")
+    for variable, group in names["groups"].items():
+        default = (variables.get(variable) or {}).get("default")
+        if default != group:
+            problems.append(f"bundle variable {variable} defaults to {default}, Terraform creates {group}")
+    if names["bundle_target_attributes"] != BUNDLE_TARGET_ATTRIBUTES:
+        problems.append(f"output bundle_targets has {sorted(names['bundle_target_attributes'])}")
+    for attribute in sorted(names["bundle_target_attributes"] - {"workspace_host"}):
+        if attribute not in variables:
+            problems.append(f"bundle_targets.{attribute} is not a databricks.yml variable")
+    return problems
+
+
+def unwritten_github_vars(workflow_texts, written):
+    "GitHub variables (`vars.X`) a workflow reads that Terraform's github module does not write."
+    return sorted({name for text in workflow_texts for name in GITHUB_VAR.findall(text)} - set(written))
+
+
+def unjustified_skips(text):
+    "checkov skip comments without a reason after the check id."
+    return [match.group(0) for match in SKIP.finditer(text) if len((match.group(2) or "").strip()) < 10]
+
+
+def run_checkov(folder):
+    "checkov offline on `folder`: (summary, failed check ids, seconds)."
+    if not CHECKOV.exists():
+        pytest.fail(f"{CHECKOV} is missing: `make install` creates checkov's own venv")
+    started = time.monotonic()
+    result = subprocess.run([str(CHECKOV), "-d", str(folder), "--framework", "terraform", "--skip-download",
+                             "--compact", "--quiet", "-o", "json"], capture_output=True, text=True, timeout=600)
+    seconds = time.monotonic() - started
+    assert result.returncode in (0, 1), result.stderr[-2000:]
+    reports = json.loads(result.stdout)
+    reports = reports if isinstance(reports, list) else [reports]  # one framework: a dict; several: a list
+    summary = {key: sum(report["summary"][key] for report in reports) for key in ("passed", "failed", "parsing_errors")}
+    failed = {check["check_id"] for report in reports for check in report["results"].get("failed_checks", [])}
+    return summary, failed, seconds
+
+
+def copy_infra(tmp_path):
+    return shutil.copytree(INFRA, tmp_path / "infra", ignore=shutil.ignore_patterns(".terraform", "*.tfstate*"))
+
+
+# ---- 1. every .tf file parses ----
+
+def test_every_tf_file_parses():
+    files = tf_files()
+    assert len(files) >= 20, [str(path) for path in files]
+    for path in files:
+        assert isinstance(parse(path), dict), path
+
+
+def test_a_broken_tf_file_does_not_parse(tmp_path):
+    broken = tmp_path / "main.tf"
+    broken.write_text((INFRA / "main.tf").read_text() + '\nresource "azurerm_resource_group" "unclosed" {\n')
+    with pytest.raises(Exception, match=r"Unexpected|line \d+"):
+        parse(broken)
+
+
+# ---- 2. terraform fmt ----
+
+def terraform_fmt_check(folder):
+    return subprocess.run(["terraform", "fmt", "-check", "-recursive", "-no-color", str(folder)],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed (CI installs it)")
+def test_terraform_fmt_is_clean():
+    result = terraform_fmt_check(INFRA)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed (CI installs it)")
+def test_terraform_fmt_catches_a_misformatted_file(tmp_path):
+    infra = copy_infra(tmp_path)
+    versions = infra / "versions.tf"
+    text = versions.read_text()
+    versions.write_text(text.replace('required_version = ">= 1.6"', 'required_version   =    ">= 1.6"'))
+    assert versions.read_text() != text
+    result = terraform_fmt_check(infra)
+    assert result.returncode != 0
+    assert "versions.tf" in result.stdout
+
+
+# ---- 3. checkov, offline ----
+
+def test_checkov_finds_nothing_to_fix():
+    summary, failed, seconds = run_checkov(INFRA)
+    assert summary["parsing_errors"] == 0, summary
+    assert summary["passed"] > 0, summary
+    assert summary["failed"] == 0 and not failed, (sorted(failed), summary)
+    assert seconds < 300
+
+
+def test_every_checkov_skip_says_why():
+    skips = {path: unjustified_skips(path.read_text()) for path in tf_files()}
+    assert sum(len(SKIP.findall(path.read_text())) for path in tf_files()) > 0
+    assert {str(path): found for path, found in skips.items() if found} == {}
+    assert unjustified_skips('  #checkov:skip=CKV_AZURE_35\n  #checkov:skip=CKV_AZURE_59: \n') == [
+        "#checkov:skip=CKV_AZURE_35", "#checkov:skip=CKV_AZURE_59: "]
+
+
+def test_checkov_fails_on_an_insecure_copy(tmp_path):
+    "An old TLS version, and a network skip removed, are both reported."
+    infra = copy_infra(tmp_path)
+    main = infra / "main.tf"
+    text = main.read_text()
+    insecure = text.replace('min_tls_version                   = "TLS1_2"', 'min_tls_version                   = "TLS1_0"')
+    insecure = re.sub(r"\n\s*#checkov:skip=CKV_AZURE_59:[^\n]*", "", insecure)
+    assert insecure.count("TLS1_0") == 1 and "CKV_AZURE_59" not in insecure
+    main.write_text(insecure)
+    summary, failed, _ = run_checkov(infra)
+    assert {"CKV_AZURE_44", "CKV_AZURE_59"} <= failed, (sorted(failed), summary)
+
+
+# ---- 4. the bundle, dbxml.toml and Terraform agree on names ----
+
+def test_names_line_up():
+    assert name_mismatches(bundle_config(), dbxml_config(), terraform_names()) == []
+
+
+def break_bundle_catalog(bundle, toml, names):
+    bundle["targets"]["staging"]["variables"]["catalog"] = "dbxml_stage"
+
+
+def break_storage_root(bundle, toml, names):
+    toml["targets"]["prod"]["storage_root"] = "abfss://prod@otheraccount.dfs.core.windows.net/dbxml"
+
+
+def break_schema(bundle, toml, names):
+    names["schema"] = "flight"
+
+
+def break_group(bundle, toml, names):
+    names["groups"]["analysts_group"] = "dbxml-analyst"
+
+
+def break_deploy_principal(bundle, toml, names):
+    names["environments"]["prod"]["deploy_principal"] = "dbxml-deploy-production"
+
+
+def break_output(bundle, toml, names):
+    names["bundle_target_attributes"] = names["bundle_target_attributes"] - {"analysts_group"} | {"host"}
+
+
+def break_bundle_variable(bundle, toml, names):
+    del bundle["variables"]["data_scientists_group"]
+
+
+@pytest.mark.parametrize("breakage", [break_bundle_catalog, break_storage_root, break_schema, break_group,
+                                      break_deploy_principal, break_output, break_bundle_variable])
+def test_a_name_mismatch_is_reported(breakage):
+    bundle, toml, names = copy.deepcopy(bundle_config()), copy.deepcopy(dbxml_config()), copy.deepcopy(terraform_names())
+    breakage(bundle, toml, names)
+    assert name_mismatches(bundle, toml, names) != []
+
+
+def test_bundle_targets_output_has_the_contract_attributes():
+    names = terraform_names()
+    assert names["bundle_target_attributes"] == BUNDLE_TARGET_ATTRIBUTES
+    assert set(names["environments"]) == set(ENVIRONMENTS)
+    assert {"dbxml-ci", "dbxml-infra"} <= set(names["principals"])
+
+
+def test_workflows_read_only_github_vars_terraform_writes():
+    workflows = [path.read_text() for path in sorted((ROOT / ".github" / "workflows").glob("*.yml"))]
+    assert unwritten_github_vars(workflows, terraform_names()["github_variables"]) == []
+    assert unwritten_github_vars(["client-id: ${{ vars.AZURE_CLIENT_SECRET_ID }}"],
+                                 terraform_names()["github_variables"]) == ["AZURE_CLIENT_SECRET_ID"]
+
+
+def test_root_passes_every_github_var_the_module_writes():
+    """outputs.tf builds the values the github module looks up by name: the two lists agree, and the
+    GitHub stack (infra/github/, its own state) hands that output to the module unchanged."""
+    stack = blocks(parse(INFRA / "github" / "main.tf"), "module")["github"]
+    assert stack["source"] == "../modules/github"
+    assert stack["repository_variables"] == "${data.terraform_remote_state.platform.outputs.github_variables.repository}"
+    assert stack["environment_variables"] == (
+        "${data.terraform_remote_state.platform.outputs.github_variables.environments}")
+    outputs = blocks(parse(INFRA / "outputs.tf"), "locals")
+    github = blocks(parse(INFRA / "modules" / "github" / "main.tf"), "locals")
+    assert set(outputs["github_repository_variables"]) == set(github["repository_variable_names"])
+    assert {env: set(values) for env, values in outputs["github_environment_variables"].items()} == {
+        env: set(names) for env, names in github["environment_variable_names"].items()}
