@@ -2,7 +2,7 @@
 preprocessing (everything before Quarto's render) and check what the site is made of."""
 import os
 
-from conftest import run_tool
+from conftest import ROOT, run_tool
 
 from dbxml.hygiene import repository_notebooks
 
@@ -32,3 +32,12 @@ def test_the_sidebar_lists_every_library_notebook(repo_copy):
     sidebar = (repo_copy / "nbs" / "sidebar.yml").read_text()
     for notebook in repository_notebooks(repo_copy):
         assert notebook.name in sidebar, f"{notebook.name} is missing from nbs/sidebar.yml"
+
+
+def test_the_sidebar_lists_every_platform_page():
+    sidebar = (ROOT / "nbs" / "sidebar.yml").read_text()
+    pages = sorted((ROOT / "nbs" / "platform").glob("*.md"))
+    assert {page.name for page in pages} >= {"delivery.md", "governance.md"}
+    for page in pages:
+        assert f"platform/{page.name}" in sidebar, f"{page.name} is missing from nbs/sidebar.yml"
+        assert page.read_text().startswith("---\ntitle: "), f"{page.name} has no title front matter"
