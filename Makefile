@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TARGET ?= local
 
-.PHONY: run test check install lock
+.PHONY: run test check secrets audit install lock
 
 run: $(VENV)/.installed
 	$(BIN)/dbxml doctor --target $(TARGET)
@@ -18,17 +18,38 @@ test: $(VENV)/.installed check
 	$(BIN)/nbdev_test --n_workers 2 --flags slow
 	$(BIN)/pytest
 
-check: $(VENV)/.installed
+check: $(VENV)/.installed secrets
 	$(BIN)/ruff check dbxml nbs tests setup.py
 	$(BIN)/dbxml check
 
+# detect-secrets over every file git tracks or would add, against the reviewed findings in
+# .secrets.baseline (see SECURITY.md); a new finding fails. Refresh the baseline after review with
+#   .venv/bin/detect-secrets scan --baseline .secrets.baseline && .venv/bin/detect-secrets audit .secrets.baseline
+secrets: $(VENV)/.installed
+	git ls-files -z --cached --others --exclude-standard | xargs -0 $(BIN)/detect-secrets-hook --baseline .secrets.baseline
+
+# pip-audit of every pin in constraints.txt, for every Python and platform (network; CI's security job).
+# Markers are dropped and the pins split so that no file pins a package twice (pip-audit refuses that);
+# --strict fails on a pin it could not audit, so an audit that saw nothing cannot pass.
+# Ignored vulnerabilities, each with why: none.
+AUDIT_IGNORE :=
+audit: $(VENV)/.installed
+	rm -rf $(VENV)/audit && mkdir $(VENV)/audit
+	awk -F' *;' '/^[A-Za-z0-9]/ {name = tolower(substr($$1, 1, index($$1, "==") - 1)); print $$1 > "$(VENV)/audit/pins-" ++seen[name] ".txt"}' constraints.txt
+	status=0; for pins in $(VENV)/audit/pins-*.txt; do \
+	  $(BIN)/pip-audit --strict --no-deps --disable-pip --progress-spinner off $(AUDIT_IGNORE:%=--ignore-vuln %) -r $$pins || status=1; \
+	done; exit $$status
+
 install: $(VENV)/.installed
 
-$(VENV)/.installed: settings.ini setup.py constraints.txt
+$(VENV)/.installed: settings.ini setup.py constraints.txt constraints-checkov.txt
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 10) <= v <= (3, 12) else "dbxml needs Python 3.10 to 3.12, but $(PYTHON) is %d.%d: run make PYTHON=python3.12 ..." % v)'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[local,dev]"
+	# checkov gets a venv of its own: it ships a fork of python-hcl2 under the same import name
+	$(BIN)/python -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/python -m pip install --quiet -r constraints-checkov.txt
 	touch $@
 
 # Rewrite constraints.txt from the ranges in settings.ini (needs uv: pip install uv).

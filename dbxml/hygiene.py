@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,9 +18,10 @@ from pathlib import Path
 import jupytext
 
 # %% auto #0
-__all__ = ['DATABRICKS_NOTEBOOK_KEY', 'DATABRICKS_CELL_KEY', 'notebook_problems', 'twin_path', 'cell_sources', 'twin_problems',
-           'repository_notebooks', 'hygiene_problems', 'write_readme', 'regenerate', 'changed_files', 'sync_problems',
-           'git', 'copy_repository']
+__all__ = ['DATABRICKS_NOTEBOOK_KEY', 'DATABRICKS_CELL_KEY', 'ANSI_ESCAPE', 'TOKEN_PATTERNS', 'NOISY_PLUGINS',
+           'notebook_problems', 'strings_in', 'output_strings', 'notebook_strings', 'secret_kinds', 'scanning_settings',
+           'notebook_secrets', 'twin_path', 'cell_sources', 'twin_problems', 'repository_notebooks', 'hygiene_problems',
+           'write_readme', 'regenerate', 'changed_files', 'sync_problems', 'git', 'copy_repository']
 
 # %% ../nbs/09_hygiene.ipynb #fd0b3b76
 DATABRICKS_NOTEBOOK_KEY = "application/vnd.databricks.v1+notebook"
@@ -41,6 +43,81 @@ def notebook_problems(notebook: dict,  # a notebook as parsed JSON
     if "widgets" in metadata or "widgets" in metadata.get(DATABRICKS_NOTEBOOK_KEY, {}):
         problems.append("widget state in the metadata")
     return problems
+
+# %% ../nbs/09_hygiene.ipynb #4fa935fa
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # tracebacks are coloured
+
+def strings_in(value,  # a piece of notebook JSON
+               where: str,  # how to name its place in a report
+              ) -> list[tuple[str, str]]:
+    "Every string in `value` with its place: dict keys add `.key`, a list of strings is one text."
+    if isinstance(value, str):
+        return [(where, value)]
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return [(where, "".join(value))]  # how notebooks store multi-line text
+    if isinstance(value, dict):
+        return [found for key, item in value.items() for found in strings_in(item, f"{where}.{key}")]
+    if isinstance(value, list):
+        return [found for index, item in enumerate(value) for found in strings_in(item, f"{where}[{index}]")]
+    return []
+
+def output_strings(output: dict,  # one output of a code cell
+                   where: str,  # e.g. `cell 3 output 1`
+                  ) -> list[tuple[str, str]]:
+    "The text an output shows: stream text, error and traceback, textual mimetypes (not images), its metadata."
+    found = []
+    if output.get("output_type") == "stream":
+        found += strings_in(output.get("text", ""), f"{where} ({output.get('name', 'stream')})")
+    if output.get("output_type") == "error":
+        lines = [output.get("ename", ""), output.get("evalue", ""), *output.get("traceback", [])]
+        found.append((f"{where} (error)", ANSI_ESCAPE.sub("", "\n".join(lines))))
+    for mimetype, data in output.get("data", {}).items():
+        if mimetype.startswith("text/") or mimetype.endswith(("json", "javascript")):
+            found += strings_in(data, f"{where} ({mimetype})")
+    return found + strings_in(output.get("metadata", {}), f"{where} metadata")
+
+def notebook_strings(notebook: dict,  # a notebook as parsed JSON
+                    ) -> list[tuple[str, str]]:
+    "Every metadata string and output text of `notebook`, with its place (cells counted from 1)."
+    found = strings_in(notebook.get("metadata", {}), "notebook metadata")
+    for number, cell in enumerate(notebook.get("cells", []), start=1):
+        found += strings_in(cell.get("metadata", {}), f"cell {number} metadata")
+        for index, output in enumerate(cell.get("outputs", []), start=1):
+            found += output_strings(output, f"cell {number} output {index}")
+    return found
+
+# %% ../nbs/09_hygiene.ipynb #85fd9d0e
+TOKEN_PATTERNS = {
+    "Databricks personal access token": re.compile(r"\bdapi[0-9a-f]{32}(-\d+)?\b"),
+    "Azure Storage Account access key": re.compile(r"\bAccountKey=[A-Za-z0-9+/]{20,}"),  # detect-secrets' wants 88 exactly
+    "Azure shared access signature": re.compile(r"\bsig=[A-Za-z0-9%+/]{20,}"),
+    "Entra ID client secret": re.compile(r"(?<![\w~.-])[\w~.-]{3}\dQ~[\w~.-]{31,34}(?![\w~.-])"),
+}
+NOISY_PLUGINS = {"Base64HighEntropyString", "HexHighEntropyString", "IPPublicDetector"}
+
+def secret_kinds(text: str) -> set[str]:
+    "The kinds of token or key found in `text` (run inside `scanning_settings()` for detect-secrets' plugins)."
+    from detect_secrets.core.scan import scan_line  # a dev requirement, like every check here
+
+    kinds = {kind for kind, pattern in TOKEN_PATTERNS.items() if pattern.search(text)}
+    return kinds | {secret.type for line in text.splitlines() for secret in scan_line(line)}
+
+def scanning_settings():
+    "detect-secrets' settings for the duration of a `with`: every plugin but `NOISY_PLUGINS`, default filters."
+    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+    from detect_secrets.settings import transient_settings
+
+    plugins = get_mapping_from_secret_type_to_class().values()
+    return transient_settings({"plugins_used": [{"name": plugin.__name__} for plugin in plugins
+                                                if plugin.__name__ not in NOISY_PLUGINS]})
+
+def notebook_secrets(notebook: dict,  # a notebook as parsed JSON
+                    ) -> list[str]:
+    "Where `notebook`'s outputs or metadata carry a token or key, and of which kind; never the secret itself."
+    with scanning_settings():
+        found = [(where, secret_kinds(text)) for where, text in notebook_strings(notebook)]
+    return [f"{where}: {', '.join(sorted(kinds))}; clear it, and revoke the credential if it is real"
+            for where, kinds in found if kinds]
 
 # %% ../nbs/09_hygiene.ipynb #8979dd96
 def twin_path(notebook_path: Path,  # a notebook under `nbs/`
@@ -74,13 +151,14 @@ def repository_notebooks(root: Path) -> list[Path]:
 
 def hygiene_problems(root: Path | str = ".",  # the repository root
                     ) -> list[str]:
-    "Every rule 1 and 2 problem in the repository, one line each, naming the file."
+    "Every rule 1 to 3 problem in the repository, one line each, naming the file."
     root = Path(root)
     problems = []
     notebooks = repository_notebooks(root)
     for path in notebooks:
         notebook = json.loads(path.read_text(encoding="utf-8"))
-        problems += [f"{path.relative_to(root)}: {problem}" for problem in notebook_problems(notebook)]
+        problems += [f"{path.relative_to(root)}: {problem}"
+                     for problem in notebook_problems(notebook) + notebook_secrets(notebook)]
         problems += twin_problems(path, twin_path(path, root))
     twins = {twin_path(path, root).resolve() for path in notebooks}
     problems += [f"{twin.relative_to(root)}: a twin whose notebook is gone"

@@ -2,20 +2,26 @@
 # # Notebook hygiene
 # > The rules that keep notebooks reviewable, checked the same way by pre-commit and CI.
 #
-# Notebooks are the single source of dbxml, so their state is the project's state. Four
+# Notebooks are the single source of dbxml, so their state is the project's state. Five
 # rules keep that honest:
 #
 # 1. **Clean notebooks**: every notebook has cell ids and a kernelspec, and carries no
 #    Databricks UI metadata or widget values (a notebook saved from a Databricks Git
 #    folder has all three problems; papermill needs the kernelspec).
-# 2. **A jupytext twin**: every `nbs/X.ipynb` has a `py:percent` twin `nbs_py/X.py` with
+# 2. **No token or key in outputs or metadata**: a notebook run against a workspace
+#    can print a token, and a saved notebook keeps what was printed. Every output and
+#    every metadata string is scanned for tokens and keys.
+# 3. **A jupytext twin**: every `nbs/X.ipynb` has a `py:percent` twin `nbs_py/X.py` with
 #    the same cells, so a pull request shows plain Python diffs. A missing or stale
 #    twin fails.
-# 3. **Library in sync**: running `nbdev_clean`, `nbdev_export` and the README build
+# 4. **Library in sync**: running `nbdev_clean`, `nbdev_export` and the README build
 #    changes nothing, so `dbxml/` and `README.md` are exactly what the notebooks say.
-# 4. **ruff** on the package, the notebooks and the tests (run by `make check`).
+# 5. **ruff** on the package, the notebooks and the tests, and **detect-secrets** on every
+#    file git tracks, against the reviewed findings in `.secrets.baseline` (both run by
+#    `make check`).
 #
-# `dbxml check` runs rules 1 to 3; pre-commit runs the same entry points.
+# `dbxml check` runs rules 1 to 4; pre-commit runs the same entry points. `SECURITY.md`
+# says what else keeps secrets out of the repository.
 
 # %%
 #| default_exp hygiene
@@ -27,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -78,9 +85,163 @@ from_databricks = {"metadata": {DATABRICKS_NOTEBOOK_KEY: {"widgets": {"month": {
                    "cells": [{"metadata": {DATABRICKS_CELL_KEY: {}}}]}
 test_eq(len(notebook_problems(from_databricks)), 4)
 
+# %% [markdown]
+# ## Rule 2: no token or key in outputs or metadata
+#
+# A cell that prints a client's configuration, a traceback that quotes a connection
+# string, an extension that stores a workspace token in the metadata: the notebook keeps
+# it, and a commit publishes it. `nbdev_clean` strips the usual metadata but keeps
+# outputs, so this rule reads what cell sources do not show: every output (streams,
+# text and JSON results, error tracebacks, output metadata) and every string in the
+# notebook's and the cells' metadata. Cell sources are left to detect-secrets, which
+# scans every tracked file (rule 5).
+#
+# The strings a notebook carries besides its code, each with where it is:
+
+# %%
+#| export
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # tracebacks are coloured
+
+def strings_in(value,  # a piece of notebook JSON
+               where: str,  # how to name its place in a report
+              ) -> list[tuple[str, str]]:
+    "Every string in `value` with its place: dict keys add `.key`, a list of strings is one text."
+    if isinstance(value, str):
+        return [(where, value)]
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return [(where, "".join(value))]  # how notebooks store multi-line text
+    if isinstance(value, dict):
+        return [found for key, item in value.items() for found in strings_in(item, f"{where}.{key}")]
+    if isinstance(value, list):
+        return [found for index, item in enumerate(value) for found in strings_in(item, f"{where}[{index}]")]
+    return []
+
+def output_strings(output: dict,  # one output of a code cell
+                   where: str,  # e.g. `cell 3 output 1`
+                  ) -> list[tuple[str, str]]:
+    "The text an output shows: stream text, error and traceback, textual mimetypes (not images), its metadata."
+    found = []
+    if output.get("output_type") == "stream":
+        found += strings_in(output.get("text", ""), f"{where} ({output.get('name', 'stream')})")
+    if output.get("output_type") == "error":
+        lines = [output.get("ename", ""), output.get("evalue", ""), *output.get("traceback", [])]
+        found.append((f"{where} (error)", ANSI_ESCAPE.sub("", "\n".join(lines))))
+    for mimetype, data in output.get("data", {}).items():
+        if mimetype.startswith("text/") or mimetype.endswith(("json", "javascript")):
+            found += strings_in(data, f"{where} ({mimetype})")
+    return found + strings_in(output.get("metadata", {}), f"{where} metadata")
+
+def notebook_strings(notebook: dict,  # a notebook as parsed JSON
+                    ) -> list[tuple[str, str]]:
+    "Every metadata string and output text of `notebook`, with its place (cells counted from 1)."
+    found = strings_in(notebook.get("metadata", {}), "notebook metadata")
+    for number, cell in enumerate(notebook.get("cells", []), start=1):
+        found += strings_in(cell.get("metadata", {}), f"cell {number} metadata")
+        for index, output in enumerate(cell.get("outputs", []), start=1):
+            found += output_strings(output, f"cell {number} output {index}")
+    return found
+
 
 # %% [markdown]
-# ## Rule 2: a jupytext twin for every notebook
+# A place names the cell, the output and the key, so a report can say where without
+# quoting what:
+
+# %%
+printed = {"cells": [{"metadata": {"tags": ["parameters"]}, "outputs": [
+    {"output_type": "stream", "name": "stdout", "text": ["host: adb-1.azuredatabricks.net\n", "done\n"]},
+    {"output_type": "display_data", "data": {"text/plain": "<Figure>", "image/png": "iVBORw0KGgo="},
+     "metadata": {}},
+    {"output_type": "error", "ename": "ValueError", "evalue": "bad month",
+     "traceback": ["\x1b[0;31mValueError\x1b[0m: bad month"]}]}],
+    "metadata": {"kernelspec": {"name": "python3"}}}
+test_eq(notebook_strings(printed), [
+    ("notebook metadata.kernelspec.name", "python3"),
+    ("cell 1 metadata.tags", "parameters"),
+    ("cell 1 output 1 (stdout)", "host: adb-1.azuredatabricks.net\ndone\n"),
+    ("cell 1 output 2 (text/plain)", "<Figure>"),
+    ("cell 1 output 3 (error)", "ValueError\nbad month\nValueError: bad month")])
+
+# %% [markdown]
+# Each string is scanned by detect-secrets' own plugins (AWS, GitHub, Slack, JWT,
+# private keys, `password = ...` and more), through its API for scanning a string,
+# plus patterns for the Azure and Databricks credentials this project could meet and
+# detect-secrets does not know: Databricks personal access tokens, storage account
+# keys and shared access signatures in connection strings and URLs, and Entra ID client
+# secrets (whose `Q~` after the fourth character keeps ordinary words from matching).
+# Three plugins are left out: the entropy ones, because outputs are full of hashes and
+# ids (an MLflow run id is 32 hex characters) that entropy cannot tell from keys, and
+# the public IP address one, because an address is not a credential. Tried on some 2,000
+# notebooks (this project's executed runs and the examples of installed packages), the
+# rule flagged one string, in minified JavaScript.
+
+# %%
+#| export
+TOKEN_PATTERNS = {
+    "Databricks personal access token": re.compile(r"\bdapi[0-9a-f]{32}(-\d+)?\b"),
+    "Azure Storage Account access key": re.compile(r"\bAccountKey=[A-Za-z0-9+/]{20,}"),  # detect-secrets' wants 88 exactly
+    "Azure shared access signature": re.compile(r"\bsig=[A-Za-z0-9%+/]{20,}"),
+    "Entra ID client secret": re.compile(r"(?<![\w~.-])[\w~.-]{3}\dQ~[\w~.-]{31,34}(?![\w~.-])"),
+}
+NOISY_PLUGINS = {"Base64HighEntropyString", "HexHighEntropyString", "IPPublicDetector"}
+
+def secret_kinds(text: str) -> set[str]:
+    "The kinds of token or key found in `text` (run inside `scanning_settings()` for detect-secrets' plugins)."
+    from detect_secrets.core.scan import scan_line  # a dev requirement, like every check here
+
+    kinds = {kind for kind, pattern in TOKEN_PATTERNS.items() if pattern.search(text)}
+    return kinds | {secret.type for line in text.splitlines() for secret in scan_line(line)}
+
+def scanning_settings():
+    "detect-secrets' settings for the duration of a `with`: every plugin but `NOISY_PLUGINS`, default filters."
+    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+    from detect_secrets.settings import transient_settings
+
+    plugins = get_mapping_from_secret_type_to_class().values()
+    return transient_settings({"plugins_used": [{"name": plugin.__name__} for plugin in plugins
+                                                if plugin.__name__ not in NOISY_PLUGINS]})
+
+def notebook_secrets(notebook: dict,  # a notebook as parsed JSON
+                    ) -> list[str]:
+    "Where `notebook`'s outputs or metadata carry a token or key, and of which kind; never the secret itself."
+    with scanning_settings():
+        found = [(where, secret_kinds(text)) for where, text in notebook_strings(notebook)]
+    return [f"{where}: {', '.join(sorted(kinds))}; clear it, and revoke the credential if it is real"
+            for where, kinds in found if kinds]
+
+
+# %% [markdown]
+# Fake credentials are built here at run time, so that this notebook holds no string
+# shaped like one (detect-secrets would rightly flag it in the file). Each kind is
+# found; ordinary output, run ids and this repository's own notebooks pass:
+
+# %%
+fakes = {"Databricks personal access token": "token dapi" + "0123456789abcdef" * 2 + "-2",
+         "Azure Storage Account access key": "DefaultEndpointsProtocol=https;AccountName=dbxml;AccountKey="
+                                      + "c2VjcmV0" * 11 + ";EndpointSuffix=core.windows.net",
+         "Azure shared access signature": "https://dbxml.blob.core.windows.net/raw?sv=2022-11-02&sig="
+                                          + "AbCd%2B" * 6,
+         # in parentheses: a quoted string right after `secret":` is what detect-secrets' keyword rule flags
+         "Entra ID client secret": ("value " + "aB3" + "8Q~" + "xY7_z.Wq-9" * 3 + "kLm4"),
+         "AWS Access Key": "AKIA" + "IOSFODNN7EXAMPL3",
+         "Private Key": "-----BEGIN RSA " + "PRIVATE KEY-----"}
+with scanning_settings():
+    for kind, text in fakes.items():
+        test_eq(secret_kinds(text), {kind})
+    test_eq(secret_kinds("run 3f2a9c1e8b7d4a6f9e0c1b2a3d4e5f60 logged; champion is version 3"), set())
+leaky = {"metadata": {"kernelspec": {"name": "python3"}, "connection": fakes["Azure Storage Account access key"]},
+         "cells": [{"metadata": {}, "outputs": [
+             {"output_type": "error", "ename": "HTTPError", "evalue": "403", "traceback": [fakes["AWS Access Key"]]},
+             {"output_type": "stream", "name": "stdout", "text": fakes["Databricks personal access token"]}]}]}
+test_eq([problem.split(";")[0] for problem in notebook_secrets(leaky)],
+        ["notebook metadata.connection: Azure Storage Account access key",
+         "cell 1 output 1 (error): AWS Access Key",
+         "cell 1 output 2 (stdout): Databricks personal access token"])
+assert not any(fakes["Databricks personal access token"][6:] in problem for problem in notebook_secrets(leaky))
+test_eq(notebook_secrets(printed), [])
+
+
+# %% [markdown]
+# ## Rule 3: a jupytext twin for every notebook
 #
 # Twins are compared by their cells (type and source), not as text, so the check does
 # not depend on jupytext's version or header.
@@ -139,13 +300,14 @@ def repository_notebooks(root: Path) -> list[Path]:
 
 def hygiene_problems(root: Path | str = ".",  # the repository root
                     ) -> list[str]:
-    "Every rule 1 and 2 problem in the repository, one line each, naming the file."
+    "Every rule 1 to 3 problem in the repository, one line each, naming the file."
     root = Path(root)
     problems = []
     notebooks = repository_notebooks(root)
     for path in notebooks:
         notebook = json.loads(path.read_text(encoding="utf-8"))
-        problems += [f"{path.relative_to(root)}: {problem}" for problem in notebook_problems(notebook)]
+        problems += [f"{path.relative_to(root)}: {problem}"
+                     for problem in notebook_problems(notebook) + notebook_secrets(notebook)]
         problems += twin_problems(path, twin_path(path, root))
     twins = {twin_path(path, root).resolve() for path in notebooks}
     problems += [f"{twin.relative_to(root)}: a twin whose notebook is gone"
@@ -158,7 +320,7 @@ test_eq(hygiene_problems(root), [])
 
 
 # %% [markdown]
-# ## Rule 3: the library and README are in sync
+# ## Rule 4: the library and README are in sync
 #
 # The README is built from `nbs/index.ipynb` (its cells, without hidden ones, as
 # Markdown) so that the landing page of the docs and of the repository say the same.
