@@ -117,7 +117,6 @@ module "unity_catalog_dev" {
   access_connector_id     = module.azure_environment["dev"].access_connector_id
   key_vault_id            = module.azure_environment["dev"].key_vault_id
   key_vault_uri           = module.azure_environment["dev"].key_vault_uri
-  workspace_id            = local.workspace_ids["dev"]
   read_only_workspace_ids = {}
   # Dev runs as the developer: the data engineers own it, developers read its secrets.
   owner = var.groups.data_engineers_group
@@ -147,7 +146,6 @@ module "unity_catalog_staging" {
   access_connector_id     = module.azure_environment["staging"].access_connector_id
   key_vault_id            = module.azure_environment["staging"].key_vault_id
   key_vault_uri           = module.azure_environment["staging"].key_vault_uri
-  workspace_id            = local.workspace_ids["staging"]
   read_only_workspace_ids = { for name in ["dev"] : name => local.workspace_ids[name] if var.environments["staging"].readable_from_dev }
   owner                   = local.deploy_client_id["staging"]
   grants = {
@@ -174,7 +172,6 @@ module "unity_catalog_prod" {
   access_connector_id     = module.azure_environment["prod"].access_connector_id
   key_vault_id            = module.azure_environment["prod"].key_vault_id
   key_vault_uri           = module.azure_environment["prod"].key_vault_uri
-  workspace_id            = local.workspace_ids["prod"]
   read_only_workspace_ids = { for name in ["dev"] : name => local.workspace_ids[name] if var.environments["prod"].readable_from_dev }
   owner                   = local.deploy_client_id["prod"]
   grants = {

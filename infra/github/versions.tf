@@ -6,8 +6,9 @@ terraform {
 
   required_providers {
     github = {
-      source  = "integrations/github"
-      version = "~> 6.0"
+      source = "integrations/github"
+      # 6.4 added tag_pattern to github_repository_environment_deployment_policy (prod: v* tags)
+      version = "~> 6.4"
     }
   }
 

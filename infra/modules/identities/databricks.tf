@@ -46,6 +46,10 @@ resource "databricks_mws_permission_assignment" "workspace_user" {
   workspace_id = each.value.workspace_id
   principal_id = each.value.principal_id
   permissions  = ["USER"]
+
+  # Permission assignment APIs only work on an identity-federated workspace, i.e. one
+  # attached to a Unity Catalog metastore.
+  depends_on = [databricks_metastore_assignment.workspace]
 }
 
 # Read, never create: one metastore per region is created once by the account admin.

@@ -1,5 +1,5 @@
 # One environment's Unity Catalog objects, created through that environment's workspace.
-# The catalog is ISOLATED: only the bound workspaces see it.
+# The catalog is ISOLATED: only the bound workspaces see it (its own workspace is bound on creation).
 
 resource "databricks_storage_credential" "environment" {
   name           = "dbxml-${var.environment}"
@@ -29,12 +29,10 @@ resource "databricks_catalog" "environment" {
   depends_on = [databricks_external_location.environment]
 }
 
-resource "databricks_workspace_binding" "own" {
-  securable_type = "catalog"
-  securable_name = databricks_catalog.environment.name
-  workspace_id   = var.workspace_id
-  binding_type   = "BINDING_TYPE_READ_WRITE"
-}
+# No binding resource for the catalog's own workspace: creating an ISOLATED catalog (and the
+# isolated credential and location) binds the workspace it is created from READ_WRITE
+# (provider docs, databricks_catalog.isolation_mode). A second resource managing that same
+# binding would remove it on destroy before the schema and grants are deleted through it.
 
 # Data scientists read staging and prod from the dev workspace; the binding makes any write
 # from there fail, whatever the grants say.

@@ -43,11 +43,6 @@ variable "key_vault_uri" {
   type        = string
 }
 
-variable "workspace_id" {
-  description = "Numeric id of the environment's own workspace (bound READ_WRITE)."
-  type        = string
-}
-
 variable "read_only_workspace_ids" {
   description = "Other workspaces that may read the catalog (bound READ_ONLY), keyed by environment (static keys: the ids are unknown until apply)."
   type        = map(string)
