@@ -72,6 +72,6 @@ def ensure_schema(spark: SparkSession,  # the target's session (`get_spark`)
         return database
     schema = f"{target.catalog}.{target.schema}"
     if not spark.catalog.databaseExists(schema):
-        raise DbxmlError(f"schema {schema} does not exist: deploy the bundle for target "
-                         f"{target.name!r} first (it declares the schema and its grants).")
+        raise DbxmlError(f"schema {schema} does not exist: apply infra/ (Terraform creates the catalogs "
+                         f"and schemas of target {target.name!r}, with their grants) before running there.")
     return schema

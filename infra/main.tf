@@ -109,6 +109,7 @@ module "unity_catalog_dev" {
   depends_on = [module.identities]
 
   environment             = "dev"
+  raw_volume              = true
   catalog                 = var.environments["dev"].catalog
   schema                  = var.schema
   storage_root            = local.storage_roots["dev"]

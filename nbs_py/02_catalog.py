@@ -120,9 +120,9 @@ test_eq(table_name(local, "bronze_flights").on(local), "spark_catalog.local__fli
 # %% [markdown]
 # ## Creating the schema
 #
-# On Databricks, catalogs come from Terraform and schemas from the bundle, with their
-# grants; a pipeline only checks that its schema is there. Locally nobody else will
-# create the database, so the pipeline does.
+# On Databricks, catalogs and schemas come from Terraform (`infra/`), with their grants;
+# a pipeline only checks that its schema is there. Locally nobody else will create the
+# database, so the pipeline does.
 
 # %%
 #| export
@@ -136,8 +136,8 @@ def ensure_schema(spark: SparkSession,  # the target's session (`get_spark`)
         return database
     schema = f"{target.catalog}.{target.schema}"
     if not spark.catalog.databaseExists(schema):
-        raise DbxmlError(f"schema {schema} does not exist: deploy the bundle for target "
-                         f"{target.name!r} first (it declares the schema and its grants).")
+        raise DbxmlError(f"schema {schema} does not exist: apply infra/ (Terraform creates the catalogs "
+                         f"and schemas of target {target.name!r}, with their grants) before running there.")
     return schema
 
 

@@ -9,19 +9,16 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import ROOT, run_tool
+from test_infra import github_variable_names
 
 WORKFLOW_DIR = ROOT / ".github" / "workflows"
 WORKFLOWS = sorted(WORKFLOW_DIR.glob("*.yml"))
 
-# The GitHub Actions variables Terraform writes (the contract of issue 6). Environment-level ones
-# exist only in the `staging`, `prod` and `infra` environments, so only a job with an environment
-# may read them.
-REPOSITORY_VARS = {
-    "AZURE_TENANT_ID", "AZURE_SUBSCRIPTION_ID", "DATABRICKS_ACCOUNT_ID", "AZURE_CI_CLIENT_ID", "AZURE_STAGING_CLIENT_ID",
-    "AZURE_PROD_CLIENT_ID", "DATABRICKS_STAGING_HOST", "DATABRICKS_PROD_HOST", "TF_STATE_RESOURCE_GROUP",
-    "TF_STATE_STORAGE_ACCOUNT", "TF_STATE_CONTAINER", "TF_STATE_KEY",
-}
-ENVIRONMENT_VARS = {"AZURE_CLIENT_ID", "DATABRICKS_HOST"}
+# The GitHub Actions variables a workflow may read are the ones Terraform writes (infra/modules/github).
+# Environment-level ones exist only in the `staging`, `prod` and `infra` environments, so only a job
+# with an environment may read them.
+REPOSITORY_VARS, VARS_BY_ENVIRONMENT = github_variable_names()
+ENVIRONMENT_VARS = set().union(*VARS_BY_ENVIRONMENT.values())
 
 EXACT_VERSION = re.compile(r"^[\w.-]+/[\w./-]+@v\d+\.\d+\.\d+$")
 # Auth by a stored credential instead of OIDC: keys and environment variables that carry one.
@@ -157,7 +154,7 @@ def jobs_without_timeout(workflow):
 
 
 def unknown_vars(workflow):
-    "vars.* names outside the contract, and environment-level ones read by a job with no environment."
+    "vars.* names Terraform does not write, and environment-level ones read by a job with no environment."
     used = {name for text in strings(workflow) for name in VARS_REFERENCE.findall(text)}
     problems = sorted(used - REPOSITORY_VARS - ENVIRONMENT_VARS)
     for name, job in jobs(workflow):

@@ -52,6 +52,19 @@ resource "databricks_schema" "environment" {
   comment      = "The flights lakehouse: tables, the raw volume and the model (the bundle creates those)."
 }
 
+# The landing zone of dbxml.toml's raw_root. Dev has no deploy principal and so no bundle-owned
+# objects: Terraform creates its volume, and the catalog grants let developers land files in it.
+resource "databricks_volume" "raw" {
+  count = var.raw_volume ? 1 : 0
+
+  name         = "raw"
+  catalog_name = databricks_catalog.environment.name
+  schema_name  = databricks_schema.environment.name
+  volume_type  = "MANAGED"
+  owner        = var.owner
+  comment      = "Landing zone for the monthly raw files (dbxml.toml's raw_root)."
+}
+
 # Authoritative for the catalog: a grant made by hand is removed on the next apply.
 resource "databricks_grants" "catalog" {
   catalog = databricks_catalog.environment.name

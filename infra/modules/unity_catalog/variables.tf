@@ -13,6 +13,12 @@ variable "schema" {
   type        = string
 }
 
+variable "raw_volume" {
+  description = "Create the `raw` landing volume here (dev only: in staging and prod the bundle creates it, deployed by the owner)."
+  type        = bool
+  default     = false
+}
+
 variable "storage_root" {
   description = "Managed storage root of the catalog (abfss://<container>@<account>.dfs.core.windows.net/dbxml)."
   type        = string
