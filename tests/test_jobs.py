@@ -121,11 +121,15 @@ def test_a_parameter_of_the_wrong_type_fails_the_task_before_it_runs(toy_job, po
 # --- the monthly job end to end ---
 
 def spark_jvms():
-    "The pids of running Spark driver JVMs: a local session or a Connect server (not launchers or version checks)."
-    listing = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True).stdout.split("\n")[1:]
-    return {int(line.split()[0]): line for line in listing
-            if len(line.split()) > 1 and line.split()[1].endswith("java") and "deploy.SparkSubmit" in line
-            and "launcher.Main" not in line}
+    """The pids of running Spark driver JVMs: a local session or a Connect server (not launchers or version checks).
+
+    A JVM that starts a subprocess (a Python worker, a shell command) forks first: for a moment the child has the
+    JVM's command line. A child of a Spark JVM is not another JVM, so it is left out."""
+    listing = subprocess.run(["ps", "-ww", "-eo", "pid,ppid,args"], capture_output=True, text=True).stdout
+    rows = [line.split(maxsplit=2) for line in listing.split("\n")[1:] if len(line.split()) > 2]
+    drivers = {int(pid): (int(parent), args) for pid, parent, args in rows
+               if args.split()[0].endswith("java") and "deploy.SparkSubmit" in args and "launcher.Main" not in args}
+    return {pid: f"{pid} {args}" for pid, (parent, args) in drivers.items() if parent not in drivers}
 
 
 def run_watching_java(args, env, timeout=1800):
