@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import ROOT, run_tool
-from test_infra import github_variable_names
+from support.terraform import github_variable_names
 
 WORKFLOW_DIR = ROOT / ".github" / "workflows"
 WORKFLOWS = sorted(WORKFLOW_DIR.glob("*.yml"))
@@ -164,6 +164,27 @@ def unknown_vars(workflow):
     return problems
 
 
+def unretried_soft_failures(workflow):
+    """Steps allowed to fail (`continue-on-error`) that nothing retries. Only a deploy may fail softly (a new
+    environment's first deploy stops at the quality monitor), and a later step must then deploy and run again."""
+    problems = []
+    for name, job in jobs(workflow):
+        for index, step in enumerate(steps(job)):
+            if not step.get("continue-on-error"):
+                continue
+            command = " ".join(step.get("run", "").split())
+            if not command.startswith("databricks bundle deploy"):
+                problems.append(f"{name}: {step.get('name', command)} may fail unseen")
+                continue
+            retry = f"steps.{step.get('id')}.outcome == 'failure'"
+            retries = [" ".join(later.get("run", "").split()) for later in steps(job)[index + 1:]
+                       if retry in str(later.get("if", ""))]
+            if not any(runs([text], *command.split()) and runs([text], "databricks", "bundle", "run")
+                       for text in retries):
+                problems.append(f"{name}: {command} may fail and is not tried again with a run after it")
+    return problems
+
+
 def pull_request_commands(workflows):
     "Every command of every workflow a pull request triggers."
     return [command for workflow in workflows if "pull_request" in triggers(workflow)
@@ -275,7 +296,7 @@ def test_ci_workflow_runs_what_ci_runs_here():
 
 
 @pytest.mark.parametrize("rule", [unpinned_actions, secret_auth, id_token_misuse, concurrency_problems,
-                                  jobs_without_timeout, unknown_vars])
+                                  jobs_without_timeout, unknown_vars, unretried_soft_failures])
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.name)
 def test_every_workflow_keeps_the_rule(rule, path):
     assert rule(load(path)) == []
@@ -319,8 +340,8 @@ def test_an_action_not_pinned_to_an_exact_version_fails(tmp_path, pin):
 
 
 @pytest.mark.parametrize("old, new", [
-    ("          allow-no-subscriptions: true\n      - name: databricks bundle deploy",
-     "          client-secret: ${{ secrets.AZURE_CLIENT_SECRET }}\n      - name: databricks bundle deploy"),
+    ("          allow-no-subscriptions: true\n",
+     "          allow-no-subscriptions: true\n          client-secret: ${{ secrets.AZURE_CLIENT_SECRET }}\n"),
     ("      DATABRICKS_AUTH_TYPE: azure-cli\n", "      DATABRICKS_TOKEN: ${{ vars.DATABRICKS_HOST }}\n"),
     ("          client-id: ${{ vars.AZURE_CLIENT_ID }}\n", "          creds: ${{ secrets.AZURE_CREDENTIALS }}\n"),
 ])
@@ -355,6 +376,18 @@ def test_a_deploy_that_can_be_cancelled_fails(tmp_path):
 def test_a_job_without_timeout_fails(tmp_path):
     copy = broken_copy(tmp_path, "deploy-prod.yml", "    timeout-minutes: 5\n", "")
     assert jobs_without_timeout(load(copy)) == ["ci-passed"]
+
+
+def test_a_soft_deploy_failure_that_is_not_retried_fails(tmp_path):
+    copy = broken_copy(tmp_path, "deploy-staging.yml", "if: steps.deploy.outcome == 'failure'", "if: false")
+    assert unretried_soft_failures(load(copy)) == [
+        "deploy-staging: databricks bundle deploy -t staging may fail and is not tried again with a run after it"]
+
+
+def test_a_soft_failure_of_anything_but_a_deploy_fails(tmp_path):
+    copy = broken_copy(tmp_path, "deploy-prod.yml", "        run: databricks bundle deploy -t prod\n",
+                       "        continue-on-error: true\n        run: databricks bundle validate -t prod\n")
+    assert unretried_soft_failures(load(copy)) == ["deploy-prod: databricks bundle deploy -t prod may fail unseen"]
 
 
 def test_a_variable_outside_the_contract_fails(tmp_path):
