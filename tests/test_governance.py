@@ -4,7 +4,7 @@ from the grants an auditor would find."""
 import re
 
 from conftest import ROOT
-from test_infra import ENVIRONMENTS, INFRA, blocks, parse
+from support.terraform import ENVIRONMENTS, INFRA, blocks, parse
 
 PAGE = ROOT / "nbs" / "platform" / "governance.md"
 TABLE = re.compile(r"<!-- access-table[^>]*-->\n(.*?)<!-- /access-table -->", re.S)

@@ -10,20 +10,17 @@ import shutil
 import subprocess
 import sys
 
-import hcl2
 import pytest
 import yaml
 from conftest import BIN, ROOT
-from hcl2.utils import SerializationOptions
+from support.terraform import ENVIRONMENTS, INFRA, blocks, github_variable_names, parse, tf_files
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # Python 3.10: the same parser, from PyPI
     import tomli as tomllib
 
-INFRA = ROOT / "infra"
 CHECKOV = BIN.parent / "checkov" / "bin" / "checkov"  # its own venv: it ships a fork of python-hcl2
-PLAIN = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
 SKIP = re.compile(r"#\s*checkov:skip=([A-Z0-9_]+)(?::(.*))?")
 
 # From the shared contract: what every bundle target needs from Terraform.
@@ -32,32 +29,6 @@ BUNDLE_TARGET_ATTRIBUTES = {
     "data_engineers_group", "data_scientists_group", "analysts_group",
 }
 DEPLOY_PRINCIPALS = {"dev": None, "staging": "dbxml-deploy-staging", "prod": "dbxml-deploy-prod"}
-ENVIRONMENTS = ("dev", "staging", "prod")
-
-
-def tf_files(folder=INFRA):
-    return sorted(path for path in folder.rglob("*.tf") if ".terraform" not in path.parts)
-
-
-def parse(path):
-    "One .tf file as plain Python data (strings unquoted, blocks as dicts)."
-    with open(path) as file:
-        return hcl2.load(file, serialization_options=PLAIN)
-
-
-def blocks(config, kind):
-    "Merge the list of `kind` blocks (variable, locals, output) of a parsed file into one dict."
-    merged = {}
-    for block in config.get(kind, []):
-        merged.update(block)
-    return merged
-
-
-def github_variable_names(folder=INFRA):
-    "The GitHub Actions variables Terraform's github module writes: (repository level, {environment: names})."
-    github = blocks(parse(folder / "modules" / "github" / "main.tf"), "locals")
-    return set(github["repository_variable_names"]), {
-        environment: set(names) for environment, names in github["environment_variable_names"].items()}
 
 
 def terraform_names(folder=INFRA):
@@ -263,9 +234,8 @@ def test_a_name_mismatch_is_reported(breakage, reported):
     assert any(problem.startswith(reported) for problem in problems), problems
 
 
-def test_bundle_targets_output_has_the_contract_attributes():
+def test_terraform_creates_every_environment_and_the_ci_principals():
     names = terraform_names()
-    assert names["bundle_target_attributes"] == BUNDLE_TARGET_ATTRIBUTES
     assert set(names["environments"]) == set(ENVIRONMENTS)
     assert {"dbxml-ci", "dbxml-infra"} <= set(names["principals"])
 
