@@ -7,20 +7,27 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TARGET ?= local
 
+# Nothing outside .venv may satisfy an import (nbs/decisions/0014-nothing-from-the-machine.md):
+# no PYTHONPATH, no PYTHONHOME, no user site-packages.
+ISOLATED := env -u PYTHONPATH -u PYTHONHOME PYTHONNOUSERSITE=1
+# The tests also put a guard first on PATH: whatever starts "python3" or "python" from PATH,
+# instead of the project's own interpreter, fails loudly where elsewhere it would lean on the machine.
+GUARDED := $(ISOLATED) PATH="$(CURDIR)/.ci/guard:$$PATH"
+
 .PHONY: run test check secrets audit install lock
 
 run: $(VENV)/.installed
-	$(BIN)/dbxml doctor --target $(TARGET)
-	$(BIN)/dbxml run monthly --target $(TARGET) -p month=2013-01..2013-12
+	@$(ISOLATED) $(BIN)/dbxml doctor --target $(TARGET)
+	@$(ISOLATED) $(BIN)/dbxml run monthly --target $(TARGET) -p month=2013-01..2013-12
 
 test: $(VENV)/.installed check
-	$(BIN)/dbxml doctor
-	$(BIN)/nbdev_test --n_workers 2 --flags slow
-	$(BIN)/pytest
+	$(GUARDED) $(BIN)/dbxml doctor
+	$(GUARDED) $(BIN)/nbdev_test --n_workers 2 --flags slow
+	$(GUARDED) $(BIN)/pytest
 
 check: $(VENV)/.installed secrets
 	$(BIN)/ruff check dbxml nbs tests setup.py
-	$(BIN)/dbxml check
+	$(GUARDED) $(BIN)/dbxml check
 
 # detect-secrets over every file git tracks or would add, against the reviewed findings in
 # .secrets.baseline (see SECURITY.md); a new finding fails. Refresh the baseline after review with

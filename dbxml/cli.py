@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,8 +17,9 @@ from pathlib import Path
 from .config import DbxmlError, load_target, target_values
 
 # %% auto #0
-__all__ = ['SUPPORTED_PYTHONS', 'show_target', 'check_python', 'databricks_identity', 'doctor', 'smoke', 'lakehouse',
-           'machine_learning', 'run_job_command', 'mlflow_ui', 'check', 'spark_server', 'parser', 'main']
+__all__ = ['SUPPORTED_PYTHONS', 'MIN_FREE_DISK_GB', 'show_target', 'check_python', 'databricks_identity', 'check_free_disk',
+           'describe_jars_cache', 'doctor', 'smoke', 'lakehouse', 'machine_learning', 'run_job_command', 'mlflow_ui',
+           'check', 'spark_server', 'parser', 'main']
 
 # %% ../nbs/05_cli.ipynb #cb3d9f8c
 def show_target(args: argparse.Namespace) -> int:
@@ -46,16 +48,39 @@ def databricks_identity() -> str:
     client = workspace_client()
     return f"{check_auth(client)} at {client.config.host}"
 
+MIN_FREE_DISK_GB = 3  # a year's local run writes about 1 GB under the home; Delta's jars take about 70 MB
+
+def check_free_disk(home: Path,  # the target's home; it need not exist yet
+                    needed_gb: float = MIN_FREE_DISK_GB,
+                   ) -> str:
+    "The free space where `home` lives, if at least `needed_gb`; else a `DbxmlError`."
+    existing = next(folder for folder in (home.resolve(), *home.resolve().parents) if folder.exists())
+    free_gb = shutil.disk_usage(existing).free / 1e9
+    if free_gb < needed_gb:
+        raise DbxmlError(f"only {free_gb:.1f} GB free under {existing}; a local run needs about {needed_gb} GB. "
+                         "Free some space, or point DBXML_HOME at a bigger disk.")
+    return f"{free_gb:.0f} GB free under {existing}"
+
+def describe_jars_cache(cache: Path) -> str:
+    "Whether Delta's jars are cached in `cache`, and what happens if not."
+    from dbxml.spark import cached_jars
+
+    jars = cached_jars(cache)
+    if jars:
+        return f"{len(jars)} jars cached in {cache}"
+    return f"not cached yet: the first Spark start fetches them from Maven Central into {cache} (once)"
+
 def doctor(args: argparse.Namespace) -> int:
     "`dbxml doctor`: check the prerequisites of a target; every check is printed, and any failure ends in an error."
-    from dbxml.spark import cached_jars, check_java, jars_cache
+    from dbxml.spark import check_java, check_worker_python, jars_cache
 
     target = load_target(args.target)
     checks = [("python", check_python)]
     if target.is_local:
-        checks += [("java", lambda: f"Java {check_java()}"),
-                   ("delta jars", lambda: "cached" if cached_jars(jars_cache()) else
-                                            "not cached yet: the first Spark start fetches them from Maven Central")]
+        checks += [("spark workers", check_worker_python),
+                   ("java", lambda: f"Java {check_java()}"),
+                   ("disk", lambda: check_free_disk(Path(target.home))),
+                   ("delta jars", lambda: describe_jars_cache(jars_cache()))]
     else:  # a Databricks target: the credentials the SDK finds must reach the workspace
         checks += [("databricks auth", databricks_identity)]
     failures = 0
@@ -196,7 +221,7 @@ def parser() -> argparse.ArgumentParser:
         return command
 
     add("info", show_target, "show the resolved target")
-    add("doctor", doctor, "check the prerequisites (Python, Java, Delta jars)")
+    add("doctor", doctor, "check the prerequisites (Python and Spark's workers, Java, disk, Delta jars)")
     add("smoke", smoke, "run the smoke job: Spark, Delta Lake and MLflow together").add_argument(
         "--rows", type=int, default=1000, help="rows to write (default: 1000)")
     add("lakehouse", lakehouse, "run bronze, silver and gold for months of flights").add_argument(

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import papermill
 from jupyter_client import KernelManager
+from jupyter_client.kernelspec import KernelSpecManager
 from papermill.exceptions import PapermillExecutionError
 
 from .config import DbxmlError, Target
@@ -29,9 +30,10 @@ from .spark import connect_server
 
 # %% auto #0
 __all__ = ['WARM_IMPORTS', 'SUCCESS', 'FAILED', 'EXCLUDED', 'UPSTREAM_FAILED', 'RESULT_COLUMNS', 'QUIET_VALUES',
-           'JOBS_EXPERIMENT', 'parse_assignments', 'planned_runs', 'notebook_defaults', 'task_parameters', 'KernelPool',
-           'TaskResult', 'cell_summary', 'execute_notebook_task', 'blocked_by', 'run_graph', 'result_row',
-           'summary_table', 'Progress', 'log_run', 'JobRun', 'free_port', 'run_spark', 'run_job']
+           'JOBS_EXPERIMENT', 'parse_assignments', 'planned_runs', 'notebook_defaults', 'task_parameters',
+           'runner_kernel', 'KernelPool', 'TaskResult', 'cell_summary', 'execute_notebook_task', 'blocked_by',
+           'run_graph', 'result_row', 'summary_table', 'Progress', 'log_run', 'JobRun', 'free_port', 'run_spark',
+           'run_job']
 
 # %% ../nbs/32_runner.ipynb #33bfebce
 def parse_assignments(pairs: list[str],  # `key=value` strings from the command line
@@ -81,6 +83,11 @@ def task_parameters(task: Task,  # a notebook task
         raise DbxmlError(f"task {task.key}: {error}") from None
 
 # %% ../nbs/32_runner.ipynb #907f46f8
+def runner_kernel() -> KernelManager:
+    "A kernel manager for a task: ipykernel's built-in spec, so the kernel runs this interpreter."
+    return KernelManager(kernel_name="python3", kernel_spec_manager=KernelSpecManager(kernel_dirs=[]))
+
+# %% ../nbs/32_runner.ipynb #db76750b
 WARM_IMPORTS = "import dbxml.lakehouse, dbxml.lifecycle, dbxml.params, pyspark.sql.connect.session"
 
 class KernelPool:
@@ -97,7 +104,7 @@ class KernelPool:
         self._ready.start()
 
     def _start_next(self) -> None:
-        manager = KernelManager(kernel_name="python3")
+        manager = runner_kernel()
         with open(self.log, "a") as output:
             manager.start_kernel(env=self.environ, cwd=str(self.cwd), stdout=output, stderr=output)
         self.started.append(manager)

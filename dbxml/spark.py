@@ -11,6 +11,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Mapping
@@ -20,9 +21,10 @@ from pyspark.sql import SparkSession
 from .config import DbxmlError, Target, load_target, scratch_target
 
 # %% auto #0
-__all__ = ['MIN_JAVA', 'LOG4J2_PROPERTIES', 'CONNECT_SERVER_CLASS', 'CONNECT_CLIENT_VARIABLES', 'find_java', 'java_major_version',
-           'check_java', 'jars_cache', 'jars_manifest', 'cached_jars', 'write_log_config', 'local_spark_conf',
-           'on_databricks', 'start_local_spark', 'get_spark', 'wait_for_port', 'connect_spark', 'ensure_delta_jars',
+__all__ = ['MIN_JAVA', 'CONNECT_CLIENT_VARIABLES', 'WORKER_MODULES', 'LOG4J2_PROPERTIES', 'CONNECT_SERVER_CLASS', 'find_java',
+           'java_major_version', 'check_java', 'local_spark_variables', 'check_worker_python', 'jars_cache',
+           'jars_manifest', 'cached_jars', 'resolution_failure', 'ensure_delta_jars', 'write_log_config',
+           'local_spark_conf', 'on_databricks', 'start_local_spark', 'get_spark', 'wait_for_port', 'connect_spark',
            'connect_server_command', 'connect_server']
 
 # %% ../nbs/01_spark.ipynb #217e6cad
@@ -64,6 +66,35 @@ def check_java(environ: Mapping[str, str] | None = None,  # environment (default
                          f"Java {MIN_JAVA} or newer. Point JAVA_HOME at a Java 17 installation.")
     return version
 
+# %% ../nbs/01_spark.ipynb #a7b0cc11
+def local_spark_variables() -> dict[str, str]:
+    "The environment variables every local Spark (classic or Connect server) gets: its workers' Python and its home."
+    import pyspark
+
+    return {"PYSPARK_PYTHON": sys.executable, "SPARK_HOME": str(Path(pyspark.__file__).parent)}
+
+# pyspark marks a process that made a Connect client by these; a process that starts local Spark must not inherit them
+CONNECT_CLIENT_VARIABLES = ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE", "SPARK_LOCAL_REMOTE")
+
+def _classic_environment() -> dict[str, str]:
+    "The environment of a child process that starts local Spark: this one's, less Connect's marks, plus the above."
+    return {key: value for key, value in os.environ.items() if key not in CONNECT_CLIENT_VARIABLES} | \
+        local_spark_variables()
+
+# %% ../nbs/01_spark.ipynb #62a293cd
+WORKER_MODULES = ("pandas", "pyarrow", "mlflow")  # what Arrow transfers and scoring UDFs import in a worker
+
+def check_worker_python(modules: tuple[str, ...] = WORKER_MODULES) -> str:
+    "The interpreter local Spark's workers run, once it imports `modules`; else a `DbxmlError`."
+    python = local_spark_variables()["PYSPARK_PYTHON"]
+    imports = "; ".join(f"import {module}" for module in modules)
+    done = subprocess.run([python, "-c", imports], capture_output=True, text=True)
+    if done.returncode != 0:
+        missing = (done.stderr.strip().splitlines() or ["it did not start"])[-1]
+        raise DbxmlError(f"Spark's Python workers will run {python}, which cannot import what they need "
+                         f"({missing}). Reinstall: make install.")
+    return f"{python} (imports {', '.join(modules)})"
+
 # %% ../nbs/01_spark.ipynb #b5a747b2
 def jars_cache(environ: Mapping[str, str] | None = None) -> Path:
     "The folder that holds Ivy's cache and the manifests of resolved jars."
@@ -83,6 +114,68 @@ def cached_jars(cache: Path) -> list[str] | None:
         return None
     jars = manifest.read_text().split()
     return jars if jars and all(Path(jar).is_file() for jar in jars) else None
+
+# %% ../nbs/01_spark.ipynb #6683fd2a
+def resolution_failure(log: str) -> str:
+    "The line of an Ivy resolution log that says why it failed (the last one that names a cause)."
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    for marker in ("unresolved dependency", "Exception", "Error"):
+        found = [line for line in lines if marker in line]
+        if found:
+            return found[-1].removeprefix("::").strip()
+    return lines[-1] if lines else "the resolver printed nothing"
+
+# %% ../nbs/01_spark.ipynb #4662128c
+def ensure_delta_jars(cache: Path | None = None,  # jar cache (default: `jars_cache()`)
+                      announce=print,  # called with the one line a first resolution prints
+                     ) -> list[str]:
+    "The resolved Delta jar files, resolving them once (in a quiet child process) if not cached."
+    import fcntl
+
+    cache = cache or jars_cache()
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        jars = cached_jars(cache)
+        if jars is None:
+            jars = _resolve_in_child(cache, announce)
+    return jars
+
+def _resolve_in_child(cache: Path, announce) -> list[str]:
+    "Run the first start in a child process, its output kept in `cache/resolve.log`."
+    log = cache / "resolve.log"
+    announce(f"dbxml: fetching Delta Lake's jars from Maven Central into {cache} "
+             f"(once; about a minute; log: {log})")
+    check_java()
+    code = "import sys, pathlib, dbxml.spark as s; s._resolve_here(pathlib.Path(sys.argv[1]))"
+    with open(log, "w") as output:
+        done = subprocess.run([sys.executable, "-c", code, str(cache)], stdout=output, stderr=subprocess.STDOUT,
+                              env=_classic_environment())
+    jars = cached_jars(cache)
+    if done.returncode != 0 or jars is None:
+        text = log.read_text(errors="replace")
+        tail = "\n".join(text.split("Traceback (most recent call last)")[0].splitlines()[-12:])
+        raise DbxmlError(f"Delta Lake's jars could not be fetched from Maven Central: {resolution_failure(text)}\n"
+                         f"Check the network (or a proxy in ~/.m2/settings.xml), then run again. "
+                         f"The last lines of {log}:\n{tail}")
+    return jars
+
+def _resolve_here(cache: Path) -> None:
+    "The first start itself: let delta-spark name its artifact, Ivy fetch it, and record the jar files."
+    from delta import configure_spark_with_delta_pip
+
+    scratch = scratch_target()
+    write_log_config(scratch.home)
+    conf = local_spark_conf(scratch) | {"spark.jars.ivy": str(cache)}
+    if os.environ.get("DBXML_IVY_SETTINGS"):  # a company mirror instead of Maven Central
+        conf["spark.jars.ivySettings"] = os.environ["DBXML_IVY_SETTINGS"]
+    builder = SparkSession.builder
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    spark = configure_spark_with_delta_pip(builder).getOrCreate()
+    resolved = [jar.removeprefix("file://") for jar in spark.conf.get("spark.jars").split(",") if jar]
+    jars_manifest(cache).write_text("\n".join(resolved) + "\n")
+    spark.stop()
 
 # %% ../nbs/01_spark.ipynb #5238ad46
 LOG4J2_PROPERTIES = """\
@@ -121,8 +214,7 @@ def write_log_config(home: Path) -> Path:
 
 # %% ../nbs/01_spark.ipynb #9607a288
 def local_spark_conf(target: Target,  # a local target (its `home` holds everything)
-                     jars: list[str] | None = None,  # resolved jar files; None resolves through Ivy
-                     cache: Path | None = None,  # Ivy's cache folder (default: `jars_cache()`)
+                     jars: list[str] | None = None,  # Delta's resolved jar files (see `ensure_delta_jars`)
                     ) -> dict[str, str]:
     "The Spark settings of a local Delta session whose tables and metastore live under `target.home`."
     home = Path(target.home)
@@ -147,7 +239,6 @@ def local_spark_conf(target: Target,  # a local target (its `home` holds everyth
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.memory": os.environ.get("DBXML_DRIVER_MEMORY", "4g"),
-        "spark.jars.ivy": str(cache or jars_cache()),
     }
     if jars:
         conf["spark.jars"] = ",".join(jars)
@@ -163,28 +254,21 @@ def on_databricks(environ: Mapping[str, str] | None = None) -> bool:
 def start_local_spark(target: Target,  # a local target
                       cache: Path | None = None,  # jar cache (default: `jars_cache()`)
                      ) -> SparkSession:
-    "A new classic local Delta session for `target`; the first start resolves and records Delta's jars."
-    from delta import configure_spark_with_delta_pip
+    "A new classic local Delta session for `target`, its workers on this interpreter; the first start fetches Delta's jars."
     check_java()
     if os.environ.get("SPARK_CONNECT_MODE_ENABLED") or os.environ.get("SPARK_REMOTE"):
         raise DbxmlError("this process is in Spark Connect mode (SPARK_CONNECT_MODE_ENABLED or SPARK_REMOTE is "
                          "set, perhaps inherited), so a classic local session cannot start in it. "
                          "Use the connect target, or unset those variables.")
-    cache = cache or jars_cache()
-    cache.mkdir(parents=True, exist_ok=True)
+    jars = ensure_delta_jars(cache)
     Path(target.home).mkdir(parents=True, exist_ok=True)
     write_log_config(target.home)
-    jars = cached_jars(cache)
+    # pyspark reads PYSPARK_PYTHON from this process's environment when the session starts
+    os.environ.update(local_spark_variables())
     builder = SparkSession.builder
-    for key, value in local_spark_conf(target, jars, cache).items():
+    for key, value in local_spark_conf(target, jars).items():
         builder = builder.config(key, value)
-    if jars is None:  # first start: let delta-spark name its artifact, and Ivy fetch it
-        builder = configure_spark_with_delta_pip(builder)
-    spark = builder.getOrCreate()
-    if jars is None:
-        resolved = [jar.removeprefix("file://") for jar in spark.conf.get("spark.jars").split(",") if jar]
-        jars_manifest(cache).write_text("\n".join(resolved) + "\n")
-    return spark
+    return builder.getOrCreate()
 
 # %% ../nbs/01_spark.ipynb #fd5247ca
 def get_spark(target: Target | None = None,  # where to run (default: `load_target()`)
@@ -234,16 +318,6 @@ def connect_spark(remote: str,  # a Spark Connect URL, e.g. `sc://localhost:1500
 
 # %% ../nbs/01_spark.ipynb #613a0c30
 CONNECT_SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
-CONNECT_CLIENT_VARIABLES = ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE", "SPARK_LOCAL_REMOTE")
-
-def ensure_delta_jars(cache: Path | None = None) -> list[str]:
-    "The resolved Delta jar files, resolving them once (through a short local session) if not cached."
-    cache = cache or jars_cache()
-    jars = cached_jars(cache)
-    if jars is None:
-        start_local_spark(scratch_target(), cache).stop()
-        jars = cached_jars(cache)
-    return jars
 
 def connect_server_command(target: Target,  # a local target whose home the server serves
                            port: int = 15002,  # the gRPC port to listen on
@@ -270,12 +344,9 @@ def connect_server(target: Target,  # a local target whose home the server serve
     Path(target.home).mkdir(parents=True, exist_ok=True)
     write_log_config(target.home)
     log = Path(target.home) / "connect-server.log"
-    # pyspark marks a process that made a Connect client by environment variables; the
-    # server must not inherit them
-    environ = {key: value for key, value in os.environ.items() if key not in CONNECT_CLIENT_VARIABLES}
+    command = connect_server_command(target, port)
     with open(log, "w") as output:
-        server = subprocess.Popen(connect_server_command(target, port), stdout=output, stderr=subprocess.STDOUT,
-                                  env=environ)
+        server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=_classic_environment())
     try:
         if not wait_for_port("localhost", port, timeout, server):
             raise DbxmlError(f"the Spark Connect server did not start on port {port} within {timeout:.0f} s "

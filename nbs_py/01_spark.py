@@ -30,6 +30,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Mapping
@@ -123,14 +124,85 @@ test_fail(lambda: check_java({"JAVA_HOME": str(old_java_home)}), contains="is Ja
 
 
 # %% [markdown]
-# ## Delta's jars, resolved once
+# ## The Python workers: this environment's interpreter
+#
+# Spark runs Python code (UDFs, `mlflow.pyfunc.spark_udf`, pandas UDFs) in worker
+# processes it starts itself, with the interpreter named by `PYSPARK_PYTHON`, and when
+# that is unset, with whatever `python3` comes first on `PATH`. On a fresh machine that
+# is the system's Python, which has neither pandas nor pyarrow nor MLflow: scoring then
+# fails deep inside a worker with `No module named 'pandas'`. The same goes for the
+# Spark Connect server's workers, and for `spark-submit`'s own search for its home on
+# a pip install, which runs `python3` too.
+#
+# So every Spark dbxml starts on this machine is told, in its environment, to run its
+# workers with the interpreter that started it (`sys.executable`, the one that has
+# dbxml's packages) and that its home is the installed pyspark. A `PYSPARK_PYTHON` or
+# `SPARK_HOME` inherited from the machine is overridden: a local lakehouse must not
+# depend on what else is installed. On Databricks none of this runs: the runtime's own
+# settings stay untouched.
+
+# %%
+#| export
+def local_spark_variables() -> dict[str, str]:
+    "The environment variables every local Spark (classic or Connect server) gets: its workers' Python and its home."
+    import pyspark
+
+    return {"PYSPARK_PYTHON": sys.executable, "SPARK_HOME": str(Path(pyspark.__file__).parent)}
+
+# pyspark marks a process that made a Connect client by these; a process that starts local Spark must not inherit them
+CONNECT_CLIENT_VARIABLES = ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE", "SPARK_LOCAL_REMOTE")
+
+def _classic_environment() -> dict[str, str]:
+    "The environment of a child process that starts local Spark: this one's, less Connect's marks, plus the above."
+    return {key: value for key, value in os.environ.items() if key not in CONNECT_CLIENT_VARIABLES} | \
+        local_spark_variables()
+
+
+# %%
+test_eq(local_spark_variables()["PYSPARK_PYTHON"], sys.executable)
+os.environ["SPARK_REMOTE"] = "sc://elsewhere:15002"  # inherited from a Connect client, say
+assert "SPARK_REMOTE" not in _classic_environment() and _classic_environment()["PYSPARK_PYTHON"] == sys.executable
+del os.environ["SPARK_REMOTE"]
+assert (Path(local_spark_variables()["SPARK_HOME"]) / "bin" / "spark-submit").is_file()
+
+
+# %% [markdown]
+# `dbxml doctor` checks, before any Spark starts, that this interpreter can import what
+# the workers will need:
+
+# %%
+#| export
+WORKER_MODULES = ("pandas", "pyarrow", "mlflow")  # what Arrow transfers and scoring UDFs import in a worker
+
+def check_worker_python(modules: tuple[str, ...] = WORKER_MODULES) -> str:
+    "The interpreter local Spark's workers run, once it imports `modules`; else a `DbxmlError`."
+    python = local_spark_variables()["PYSPARK_PYTHON"]
+    imports = "; ".join(f"import {module}" for module in modules)
+    done = subprocess.run([python, "-c", imports], capture_output=True, text=True)
+    if done.returncode != 0:
+        missing = (done.stderr.strip().splitlines() or ["it did not start"])[-1]
+        raise DbxmlError(f"Spark's Python workers will run {python}, which cannot import what they need "
+                         f"({missing}). Reinstall: make install.")
+    return f"{python} (imports {', '.join(modules)})"
+
+
+# %%
+assert check_worker_python().startswith(sys.executable)
+test_fail(lambda: check_worker_python(("no_such_module_here",)), contains="No module named 'no_such_module_here'")
+
+
+# %% [markdown]
+# ## Delta's jars, resolved once, quietly
 #
 # The `delta-spark` wheel holds Python only; its jars come from Maven Central. The first
-# local start lets `delta.configure_spark_with_delta_pip` name the right artifact for
-# this pyspark, and Spark's Ivy resolves it into dbxml's cache. That start records the
-# resolved jar files in a manifest; every later start hands Spark those files directly
-# and never asks the network, so a laptop on a train still gets its lakehouse.
-# `DBXML_JARS_CACHE` moves the cache (default: `~/.cache/dbxml/jars`).
+# start lets `delta.configure_spark_with_delta_pip` name the right artifact for this
+# pyspark, and Spark's Ivy resolves it into dbxml's cache. Ivy is chatty (a few hundred
+# lines on a first run, one per repository it tries for each artifact), so that first
+# start runs in a child process whose output goes to a log file in the cache; the
+# terminal gets one line. The child records the resolved jar files in a manifest, and
+# every later start hands Spark those files directly and never asks the network, so a
+# laptop on a train still gets its lakehouse. `DBXML_JARS_CACHE` moves the cache
+# (default: `~/.cache/dbxml/jars`).
 
 # %%
 #| export
@@ -161,6 +233,126 @@ test_eq(cached_jars(empty_cache), None)
 jars_manifest(empty_cache).write_text("/nonexistent/delta.jar")
 test_eq(cached_jars(empty_cache), None)  # a manifest whose files are gone triggers a new resolution
 test_eq(jars_cache({"DBXML_JARS_CACHE": "/x/jars"}), Path("/x/jars"))
+
+
+# %% [markdown]
+# When resolution fails, the log holds hundreds of lines; the user needs the one that
+# says why. Ivy names an artifact it could not find as an "unresolved dependency"; a
+# network failure ends in a Java exception.
+
+# %%
+#| export
+def resolution_failure(log: str) -> str:
+    "The line of an Ivy resolution log that says why it failed (the last one that names a cause)."
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    for marker in ("unresolved dependency", "Exception", "Error"):
+        found = [line for line in lines if marker in line]
+        if found:
+            return found[-1].removeprefix("::").strip()
+    return lines[-1] if lines else "the resolver printed nothing"
+
+
+# %%
+ivy_log = """:: resolving dependencies :: org.apache.spark#spark-submit-parent;1.0
+\tconfs: [default]
+:: problems summary ::
+:::: WARNINGS
+\t\tHost repo1.maven.org not found. url=https://repo1.maven.org/maven2/io/delta/delta-spark_2.13/4.4.0/x.pom
+\t\t::::::::::::::::::::::::::::::::::::::::::::::
+\t\t::          UNRESOLVED DEPENDENCIES         ::
+\t\t:: io.delta#delta-spark_2.13;4.4.0: not found
+Exception in thread "main" java.lang.RuntimeException: [unresolved dependency: io.delta#delta-spark_2.13;4.4.0: not found]
+"""
+test_eq(resolution_failure(ivy_log),
+        'Exception in thread "main" java.lang.RuntimeException: [unresolved dependency: io.delta#delta-spark_2.13;4.4.0: not found]')
+test_eq(resolution_failure("starting\njava.net.UnknownHostException: repo1.maven.org\n\tat x.y(z)\n"),
+        "java.net.UnknownHostException: repo1.maven.org")
+test_eq(resolution_failure(""), "the resolver printed nothing")
+
+
+# %% [markdown]
+# `ensure_delta_jars` is the one way to the jars: the manifest when it is there, else
+# one resolution. A lock on the cache makes a second process that starts meanwhile (two
+# notebooks tested in parallel) wait for the first one's result instead of running Ivy
+# over the same cache at the same time.
+
+# %%
+#| export
+def ensure_delta_jars(cache: Path | None = None,  # jar cache (default: `jars_cache()`)
+                      announce=print,  # called with the one line a first resolution prints
+                     ) -> list[str]:
+    "The resolved Delta jar files, resolving them once (in a quiet child process) if not cached."
+    import fcntl
+
+    cache = cache or jars_cache()
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        jars = cached_jars(cache)
+        if jars is None:
+            jars = _resolve_in_child(cache, announce)
+    return jars
+
+def _resolve_in_child(cache: Path, announce) -> list[str]:
+    "Run the first start in a child process, its output kept in `cache/resolve.log`."
+    log = cache / "resolve.log"
+    announce(f"dbxml: fetching Delta Lake's jars from Maven Central into {cache} "
+             f"(once; about a minute; log: {log})")
+    check_java()
+    code = "import sys, pathlib, dbxml.spark as s; s._resolve_here(pathlib.Path(sys.argv[1]))"
+    with open(log, "w") as output:
+        done = subprocess.run([sys.executable, "-c", code, str(cache)], stdout=output, stderr=subprocess.STDOUT,
+                              env=_classic_environment())
+    jars = cached_jars(cache)
+    if done.returncode != 0 or jars is None:
+        text = log.read_text(errors="replace")
+        tail = "\n".join(text.split("Traceback (most recent call last)")[0].splitlines()[-12:])
+        raise DbxmlError(f"Delta Lake's jars could not be fetched from Maven Central: {resolution_failure(text)}\n"
+                         f"Check the network (or a proxy in ~/.m2/settings.xml), then run again. "
+                         f"The last lines of {log}:\n{tail}")
+    return jars
+
+def _resolve_here(cache: Path) -> None:
+    "The first start itself: let delta-spark name its artifact, Ivy fetch it, and record the jar files."
+    from delta import configure_spark_with_delta_pip
+
+    scratch = scratch_target()
+    write_log_config(scratch.home)
+    conf = local_spark_conf(scratch) | {"spark.jars.ivy": str(cache)}
+    if os.environ.get("DBXML_IVY_SETTINGS"):  # a company mirror instead of Maven Central
+        conf["spark.jars.ivySettings"] = os.environ["DBXML_IVY_SETTINGS"]
+    builder = SparkSession.builder
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    spark = configure_spark_with_delta_pip(builder).getOrCreate()
+    resolved = [jar.removeprefix("file://") for jar in spark.conf.get("spark.jars").split(",") if jar]
+    jars_manifest(cache).write_text("\n".join(resolved) + "\n")
+    spark.stop()
+
+
+# %% [markdown]
+# Behind a company proxy, `DBXML_IVY_SETTINGS` names an Ivy settings file that points
+# at the company's mirror. Here one points at an empty folder, as a machine without
+# Maven Central would be: the first start fails with one message that names the cause
+# and shows the log's last lines, and leaves no manifest behind.
+
+# %%
+nowhere = Path(tempfile.mkdtemp())
+(nowhere / "ivysettings.xml").write_text(
+    f'<ivysettings><settings defaultResolver="empty"/><resolvers><filesystem name="empty">'
+    f'<artifact pattern="{nowhere}/[organisation]/[module]/[revision]/[artifact].[ext]"/>'
+    f'</filesystem></resolvers></ivysettings>')
+os.environ["DBXML_IVY_SETTINGS"] = str(nowhere / "ivysettings.xml")
+announced = []
+try:
+    test_fail(lambda: ensure_delta_jars(nowhere / "cache", announce=announced.append),
+              contains="could not be fetched from Maven Central: Exception in thread \"main\" "
+                       "java.lang.RuntimeException: [unresolved dependency: io.delta#delta-spark_")
+finally:
+    del os.environ["DBXML_IVY_SETTINGS"]
+test_eq(len(announced), 1)
+assert "once" in announced[0] and str(nowhere / "cache" / "resolve.log") in announced[0]
+test_eq(cached_jars(nowhere / "cache"), None)
 
 # %% [markdown]
 # ## Quiet logs
@@ -220,8 +412,7 @@ def write_log_config(home: Path) -> Path:
 # %%
 #| export
 def local_spark_conf(target: Target,  # a local target (its `home` holds everything)
-                     jars: list[str] | None = None,  # resolved jar files; None resolves through Ivy
-                     cache: Path | None = None,  # Ivy's cache folder (default: `jars_cache()`)
+                     jars: list[str] | None = None,  # Delta's resolved jar files (see `ensure_delta_jars`)
                     ) -> dict[str, str]:
     "The Spark settings of a local Delta session whose tables and metastore live under `target.home`."
     home = Path(target.home)
@@ -246,7 +437,6 @@ def local_spark_conf(target: Target,  # a local target (its `home` holds everyth
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.memory": os.environ.get("DBXML_DRIVER_MEMORY", "4g"),
-        "spark.jars.ivy": str(cache or jars_cache()),
     }
     if jars:
         conf["spark.jars"] = ",".join(jars)
@@ -283,28 +473,21 @@ test_eq(on_databricks({}), False)
 def start_local_spark(target: Target,  # a local target
                       cache: Path | None = None,  # jar cache (default: `jars_cache()`)
                      ) -> SparkSession:
-    "A new classic local Delta session for `target`; the first start resolves and records Delta's jars."
-    from delta import configure_spark_with_delta_pip
+    "A new classic local Delta session for `target`, its workers on this interpreter; the first start fetches Delta's jars."
     check_java()
     if os.environ.get("SPARK_CONNECT_MODE_ENABLED") or os.environ.get("SPARK_REMOTE"):
         raise DbxmlError("this process is in Spark Connect mode (SPARK_CONNECT_MODE_ENABLED or SPARK_REMOTE is "
                          "set, perhaps inherited), so a classic local session cannot start in it. "
                          "Use the connect target, or unset those variables.")
-    cache = cache or jars_cache()
-    cache.mkdir(parents=True, exist_ok=True)
+    jars = ensure_delta_jars(cache)
     Path(target.home).mkdir(parents=True, exist_ok=True)
     write_log_config(target.home)
-    jars = cached_jars(cache)
+    # pyspark reads PYSPARK_PYTHON from this process's environment when the session starts
+    os.environ.update(local_spark_variables())
     builder = SparkSession.builder
-    for key, value in local_spark_conf(target, jars, cache).items():
+    for key, value in local_spark_conf(target, jars).items():
         builder = builder.config(key, value)
-    if jars is None:  # first start: let delta-spark name its artifact, and Ivy fetch it
-        builder = configure_spark_with_delta_pip(builder)
-    spark = builder.getOrCreate()
-    if jars is None:
-        resolved = [jar.removeprefix("file://") for jar in spark.conf.get("spark.jars").split(",") if jar]
-        jars_manifest(cache).write_text("\n".join(resolved) + "\n")
-    return spark
+    return builder.getOrCreate()
 
 
 # %%
@@ -381,16 +564,6 @@ test_fail(lambda: get_spark(load_target("dev", environ={})), contains="runs in a
 # %%
 #| export
 CONNECT_SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
-CONNECT_CLIENT_VARIABLES = ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE", "SPARK_LOCAL_REMOTE")
-
-def ensure_delta_jars(cache: Path | None = None) -> list[str]:
-    "The resolved Delta jar files, resolving them once (through a short local session) if not cached."
-    cache = cache or jars_cache()
-    jars = cached_jars(cache)
-    if jars is None:
-        start_local_spark(scratch_target(), cache).stop()
-        jars = cached_jars(cache)
-    return jars
 
 def connect_server_command(target: Target,  # a local target whose home the server serves
                            port: int = 15002,  # the gRPC port to listen on
@@ -425,12 +598,9 @@ def connect_server(target: Target,  # a local target whose home the server serve
     Path(target.home).mkdir(parents=True, exist_ok=True)
     write_log_config(target.home)
     log = Path(target.home) / "connect-server.log"
-    # pyspark marks a process that made a Connect client by environment variables; the
-    # server must not inherit them
-    environ = {key: value for key, value in os.environ.items() if key not in CONNECT_CLIENT_VARIABLES}
+    command = connect_server_command(target, port)
     with open(log, "w") as output:
-        server = subprocess.Popen(connect_server_command(target, port), stdout=output, stderr=subprocess.STDOUT,
-                                  env=environ)
+        server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=_classic_environment())
     try:
         if not wait_for_port("localhost", port, timeout, server):
             raise DbxmlError(f"the Spark Connect server did not start on port {port} within {timeout:.0f} s "
@@ -460,3 +630,14 @@ assert (scratch.home / "metastore_db").is_dir() and (scratch.home / "derby.log")
 test_eq(set(os.listdir()) - cwd_before, set())
 assert get_spark(scratch) is spark  # the same target reuses the session
 assert cached_jars(jars_cache()) is not None  # later starts need no network
+
+# %% [markdown]
+# Its Python workers run this notebook's interpreter, whatever `python3` comes first on
+# `PATH` (a plain UDF reports the interpreter it runs in):
+
+# %%
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType
+
+worker_interpreter = F.udf(lambda _: sys.executable, StringType())
+test_eq(spark.range(1).select(worker_interpreter("id")).first()[0], sys.executable)

@@ -44,6 +44,7 @@ from pathlib import Path
 
 import papermill
 from jupyter_client import KernelManager
+from jupyter_client.kernelspec import KernelSpecManager
 from papermill.exceptions import PapermillExecutionError
 
 from dbxml.config import DbxmlError, Target
@@ -146,6 +147,22 @@ test_fail(lambda: task_parameters(job.task("monitor"), {"month": "2013-05", "win
 # imports, and starts the next while a task runs. Each task still gets its own process.
 # Kernels talk over local sockets and write their own output to a log file in the run
 # folder.
+#
+# A kernel runs the runner's own interpreter. Jupyter looks for a kernel named
+# `python3` in the user's folders first (`~/.local/share/jupyter/kernels`), where a
+# kernel once installed for another Python would take the task; `runner_kernel` skips
+# every installed kernel spec and uses ipykernel's built-in one, which starts
+# `sys.executable`.
+
+# %%
+#| export
+def runner_kernel() -> KernelManager:
+    "A kernel manager for a task: ipykernel's built-in spec, so the kernel runs this interpreter."
+    return KernelManager(kernel_name="python3", kernel_spec_manager=KernelSpecManager(kernel_dirs=[]))
+
+
+# %%
+test_eq(runner_kernel().kernel_spec.argv[0], sys.executable)
 
 # %%
 #| export
@@ -165,7 +182,7 @@ class KernelPool:
         self._ready.start()
 
     def _start_next(self) -> None:
-        manager = KernelManager(kernel_name="python3")
+        manager = runner_kernel()
         with open(self.log, "a") as output:
             manager.start_kernel(env=self.environ, cwd=str(self.cwd), stdout=output, stderr=output)
         self.started.append(manager)

@@ -11,8 +11,12 @@
 # ## Quick start
 #
 # Prerequisites: **Python 3.10 to 3.12**, **Java 17** (local Spark needs it), `make`,
-# `git`, and access to PyPI and Maven Central (Delta Lake's jars are fetched once, then
-# cached). The commands check these and say what is missing.
+# `git`, about 3 GB of free disk, and access to PyPI and Maven Central (Delta Lake's
+# jars, about 90 MB, are fetched once into `~/.cache/dbxml/jars`, then cached; the first
+# run says so in one line and keeps the resolver's output in a log there). Nothing else
+# from the machine is used: everything runs on the interpreter in `.venv`, Spark's
+# Python workers included. `dbxml doctor`, the first step of both commands, checks all
+# of this and says what is missing.
 #
 # From a fresh clone, two commands:
 #
@@ -48,7 +52,9 @@
 # store: the experiment `/Shared/dbxml/flight_delay` (training runs with their metrics
 # and figures, validation runs with their decisions) and the registered model
 # `local.flights.flight_delay` with its `champion` and `challenger` aliases.
-# `make test` is exactly what CI runs (`.ci/run`).
+# `make test` is exactly what CI runs (`.ci/run`). It runs with a guard first on `PATH`
+# whose `python3` and `python` refuse to start, so a test cannot pass by leaning on the
+# machine's own Python (`nbs/decisions/0014-nothing-from-the-machine.md`).
 #
 # Other useful commands, all run from the repository:
 #

@@ -1,7 +1,9 @@
 """The job graph is written once, in the bundle, and `dbxml run` executes it: every task's parameters match its
 notebook's parameters cell; the runner's order, conditions and failure handling on small real notebooks; and the
 monthly job end to end on one Spark Connect server (one JVM), with its notebooks kept and logged to MLflow."""
+import json
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -9,7 +11,8 @@ from pathlib import Path
 import mlflow
 import nbformat
 import pytest
-from conftest import BIN, ROOT
+from conftest import BIN, ROOT, environment_without_pandas, free_port
+from support.sample_months import land_sample
 
 from dbxml.config import DbxmlError, load_target, with_overrides
 from dbxml.jobs import Dependency, Job, Task, bundle_files, load_job, read_yaml
@@ -24,7 +27,8 @@ from dbxml.runner import (
     run_graph,
     task_parameters,
 )
-from dbxml.spark import ensure_delta_jars
+from dbxml.score import score_month
+from dbxml.spark import connect_server, ensure_delta_jars, get_spark
 
 JOBS = sorted({key for path in bundle_files(ROOT) for key in read_yaml(path).get("resources", {}).get("jobs", {})})
 
@@ -155,46 +159,97 @@ def run_watching_java(args, env, timeout=1800):
 
 
 @pytest.fixture(scope="module")
-def two_months(tmp_path_factory):
-    import os
+def four_months(tmp_path_factory, python_without_pandas):
+    """`dbxml run` over January to April, a quarter of the real flights each, with a `python3` first on PATH that
+    cannot import pandas: January builds the lakehouse, February trains and promotes the first model, March is scored
+    and monitored by the champion, and April's monitoring asks for a retrain that is trained and promoted."""
     home = tmp_path_factory.mktemp("run") / "home"
-    env = {**os.environ, "DBXML_HOME": str(home), "DBXML_TARGET": "local"}
+    land_sample(home, ["2013-01", "2013-02", "2013-03", "2013-04"], every=4)
+    env = environment_without_pandas(python_without_pandas, home)
     ensure_delta_jars()  # a first-ever start resolves Delta's jars with a JVM of its own: not the run's
-    code, stdout, stderr, javas = run_watching_java(["run", "-p", "month=2013-01..2013-02", "-p", "window=1"], env)
+    code, stdout, stderr, javas = run_watching_java(["run", "-p", "month=2013-01..2013-04"], env)
     return {"home": home, "env": env, "code": code, "stdout": stdout, "stderr": stderr, "javas": javas}
 
 
-def test_the_monthly_job_runs_two_months_on_one_jvm_and_trains_the_first_model(two_months):
-    assert two_months["code"] == 0, two_months["stdout"][-3000:] + two_months["stderr"][-3000:]
-    assert len(two_months["javas"]) == 1, two_months["javas"]
-    summary = two_months["stdout"].split("run      task")[-1]
-    assert "2013-01  train           EXCLUDED" in summary
-    assert "2013-02  promote         SUCCESS" in summary and "promoted True" in summary
+def summary_rows(stdout):
+    "The run's summary table as (run, task) -> its row's text."
+    table = stdout.split("\nrun ")[-1].split("\n\n")[0].splitlines()[1:]
+    return {tuple(line.split()[:2]): line for line in table}
 
 
-def test_every_executed_notebook_is_kept_and_logged_to_mlflow(two_months):
-    runs = list((two_months["home"] / "runs").glob("*-monthly"))
+def test_the_monthly_job_runs_every_task_type_on_one_jvm_with_workers_on_the_projects_python(four_months):
+    assert four_months["code"] == 0, four_months["stdout"][-3000:] + four_months["stderr"][-3000:]
+    assert len(four_months["javas"]) == 1, four_months["javas"]
+    rows = summary_rows(four_months["stdout"])
+    assert "EXCLUDED" in rows["2013-01", "train"] and "no earlier month to learn from" in rows["2013-01", "monitor"]
+    assert "retrain true (first model)" in rows["2013-02", "monitor"]
+    assert "SUCCESS" in rows["2013-02", "promote"] and "promoted True" in rows["2013-02", "promote"]
+    # the champion scores March and April through Spark's Python workers
+    for month in ("2013-03", "2013-04"):
+        score, lakehouse = rows[month, "score"].split(), rows[month, "lakehouse"].split()
+        assert (score[2], score[4]) == ("SUCCESS", lakehouse[4]), rows  # every flight of the month scored
+    assert "EXCLUDED" in rows["2013-03", "train"] and "retrain false" in rows["2013-03", "monitor"]
+    assert "retrain true (" in rows["2013-04", "monitor"] and "outcome true" in rows["2013-04", "retrain_needed"]
+    assert all("SUCCESS" in rows["2013-04", task] for task in ("train", "promote")), rows
+
+
+def test_every_executed_notebook_is_kept_and_logged_to_mlflow(four_months):
+    runs = list((four_months["home"] / "runs").glob("*-monthly"))
     assert len(runs) == 1
     kept = {path.relative_to(runs[0]).as_posix() for path in runs[0].rglob("*.ipynb")}
-    assert kept == {"2013-01/lakehouse.ipynb", "2013-01/score.ipynb", "2013-01/monitor.ipynb",
-                    "2013-02/lakehouse.ipynb", "2013-02/score.ipynb", "2013-02/monitor.ipynb",
-                    "2013-02/train.ipynb", "2013-02/promote.ipynb"}
+    every_month = {f"{month}/{task}.ipynb" for month in ("2013-01", "2013-02", "2013-03", "2013-04")
+                   for task in ("lakehouse", "score", "monitor")}
+    assert kept == every_month | {"2013-02/train.ipynb", "2013-02/promote.ipynb",
+                                  "2013-04/train.ipynb", "2013-04/promote.ipynb"}
     february = nbformat.read(runs[0] / "2013-02" / "train.ipynb", as_version=4)
     assert any("injected-parameters" in cell.metadata.get("tags", []) for cell in february.cells)
-    target = with_overrides(load_target("local", environ={}), home=two_months["home"])
+    target = with_overrides(load_target("local", environ={}), home=four_months["home"])
     mlflow.set_tracking_uri(target.mlflow_tracking_uri)
     logged = mlflow.search_runs(experiment_names=[JOBS_EXPERIMENT], output_format="list")
-    assert sorted(run.data.params["month"] for run in logged) == ["2013-01", "2013-02"]
+    assert sorted(run.data.params["month"] for run in logged) == ["2013-01", "2013-02", "2013-03", "2013-04"]
     second = next(run for run in logged if run.data.params["month"] == "2013-02")
     artifacts = {item.path for item in mlflow.MlflowClient().list_artifacts(second.info.run_id, "notebooks")}
     assert "notebooks/promote.ipynb" in artifacts and second.info.status == "FINISHED"
-    assert second.info.artifact_uri.startswith((two_months["home"] / "mlartifacts").as_uri())
+    assert second.info.artifact_uri.startswith((four_months["home"] / "mlartifacts").as_uri())
     summary = mlflow.artifacts.load_dict(f"runs:/{second.info.run_id}/summary.json")
     assert [row["status"] for row in summary["tasks"]] == ["SUCCESS"] * 6
 
 
-def test_a_bad_month_fails_the_first_task_naming_it_and_its_cell_and_keeps_the_notebook(two_months):
-    code, stdout, stderr, _ = run_watching_java(["run", "-p", "month=2013-13"], two_months["env"])
+# --- Spark's Python workers run the project's interpreter, not the first python3 on PATH ---
+
+SCORE_CLASSIC = """
+import json, sys
+from pathlib import Path
+from dbxml.config import load_target, with_overrides
+from dbxml.score import score_month
+from dbxml.spark import get_spark
+target = with_overrides(load_target("local", environ={}), home=Path(sys.argv[1]))
+print(json.dumps(score_month(get_spark(target), target, sys.argv[2])))
+"""
+
+
+def test_classic_spark_scores_a_month_with_workers_on_the_projects_python(four_months):
+    april_flights = int(summary_rows(four_months["stdout"])["2013-04", "lakehouse"].split()[4])
+    done = subprocess.run([sys.executable, "-c", SCORE_CLASSIC, str(four_months["home"]), "2013-04"],
+                          env=four_months["env"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.splitlines()[-1])["predictions"] == april_flights
+
+
+def test_a_spark_connect_server_scores_a_month_with_workers_on_the_projects_python(four_months, monkeypatch):
+    april_flights = int(summary_rows(four_months["stdout"])["2013-04", "lakehouse"].split()[4])
+    monkeypatch.setenv("PATH", four_months["env"]["PATH"])  # the server inherits this process's environment
+    home = four_months["home"]
+    with connect_server(with_overrides(load_target("local", environ={}), home=home), port=free_port()) as url:
+        target = with_overrides(load_target("connect", environ={}), home=home, spark_remote=url)
+        spark = get_spark(target)
+        scored = score_month(spark, target, "2013-04")
+        spark.stop()
+    assert scored["predictions"] == april_flights
+
+
+def test_a_bad_month_fails_the_first_task_naming_it_and_its_cell_and_keeps_the_notebook(four_months):
+    code, stdout, stderr, _ = run_watching_java(["run", "-p", "month=2013-13"], four_months["env"])
     assert code == 1
     assert "FAILED: 2013-13 lakehouse: cell" in stderr and "month '2013-13' is not of the form YYYY-MM" in stderr
     assert "Traceback" not in stderr

@@ -12,6 +12,7 @@ ratio to the baseline measured in the same run:
   network at all (`unshare -n`, when this user may), vs a plain classic local session.
 """
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -47,6 +48,8 @@ print(json.dumps(time.perf_counter() - start))
 
 def timed(code, env=None, prefix=()):
     "Seconds reported by `code` run in a fresh interpreter (the last line it prints)."
+    # the plain baseline's workers and spark-submit run this interpreter too, as dbxml's do (ADR 0014)
+    env = (env or dict(os.environ)) | {"PYSPARK_PYTHON": sys.executable}
     result = subprocess.run([*prefix, sys.executable, "-c", code], capture_output=True, text=True, env=env)
     if result.returncode != 0:
         raise SystemExit(f"benchmark step failed:\n{result.stderr[-2000:]}")
