@@ -23,9 +23,9 @@ from .config import DbxmlError, Target, load_target, scratch_target
 # %% auto #0
 __all__ = ['MIN_JAVA', 'CONNECT_CLIENT_VARIABLES', 'WORKER_MODULES', 'LOG4J2_PROPERTIES', 'CONNECT_SERVER_CLASS', 'find_java',
            'java_major_version', 'check_java', 'local_spark_variables', 'check_worker_python', 'jars_cache',
-           'jars_manifest', 'cached_jars', 'resolution_failure', 'ensure_delta_jars', 'write_log_config',
-           'local_spark_conf', 'on_databricks', 'start_local_spark', 'get_spark', 'wait_for_port', 'connect_spark',
-           'connect_server_command', 'connect_server']
+           'jars_manifest', 'cached_jars', 'resolution_failure', 'resolution_log_tail', 'ensure_delta_jars',
+           'write_log_config', 'local_spark_conf', 'on_databricks', 'start_local_spark', 'get_spark', 'wait_for_port',
+           'connect_spark', 'connect_server_command', 'connect_server']
 
 # %% ../nbs/01_spark.ipynb #217e6cad
 MIN_JAVA = 17
@@ -125,6 +125,12 @@ def resolution_failure(log: str) -> str:
             return found[-1].removeprefix("::").strip()
     return lines[-1] if lines else "the resolver printed nothing"
 
+def resolution_log_tail(log: str, count: int = 8) -> str:
+    "The resolver's last `count` lines before any stack trace, blank lines and rules of colons left out."
+    before = re.split(r"^(?:Exception in thread|Traceback \(most recent call last\))", log, maxsplit=1, flags=re.M)[0]
+    kept = [line.rstrip() for line in before.splitlines() if line.strip().strip(":").strip()]
+    return "\n".join(kept[-count:])
+
 # %% ../nbs/01_spark.ipynb #4662128c
 def ensure_delta_jars(cache: Path | None = None,  # jar cache (default: `jars_cache()`)
                       announce=print,  # called with the one line a first resolution prints
@@ -154,10 +160,9 @@ def _resolve_in_child(cache: Path, announce) -> list[str]:
     jars = cached_jars(cache)
     if done.returncode != 0 or jars is None:
         text = log.read_text(errors="replace")
-        tail = "\n".join(text.split("Traceback (most recent call last)")[0].splitlines()[-12:])
         raise DbxmlError(f"Delta Lake's jars could not be fetched from Maven Central: {resolution_failure(text)}\n"
-                         f"Check the network (or a proxy in ~/.m2/settings.xml), then run again. "
-                         f"The last lines of {log}:\n{tail}")
+                         f"Check the network, or name a mirror's Ivy settings in DBXML_IVY_SETTINGS, then run "
+                         f"again. The resolver's last lines (all of them in {log}):\n{resolution_log_tail(text)}")
     return jars
 
 def _resolve_here(cache: Path) -> None:

@@ -251,6 +251,12 @@ def resolution_failure(log: str) -> str:
             return found[-1].removeprefix("::").strip()
     return lines[-1] if lines else "the resolver printed nothing"
 
+def resolution_log_tail(log: str, count: int = 8) -> str:
+    "The resolver's last `count` lines before any stack trace, blank lines and rules of colons left out."
+    before = re.split(r"^(?:Exception in thread|Traceback \(most recent call last\))", log, maxsplit=1, flags=re.M)[0]
+    kept = [line.rstrip() for line in before.splitlines() if line.strip().strip(":").strip()]
+    return "\n".join(kept[-count:])
+
 
 # %%
 ivy_log = """:: resolving dependencies :: org.apache.spark#spark-submit-parent;1.0
@@ -268,6 +274,9 @@ test_eq(resolution_failure(ivy_log),
 test_eq(resolution_failure("starting\njava.net.UnknownHostException: repo1.maven.org\n\tat x.y(z)\n"),
         "java.net.UnknownHostException: repo1.maven.org")
 test_eq(resolution_failure(""), "the resolver printed nothing")
+test_eq([line.strip() for line in resolution_log_tail(ivy_log, 3).splitlines()],
+        ["Host repo1.maven.org not found. url=https://repo1.maven.org/maven2/io/delta/delta-spark_2.13/4.4.0/x.pom",
+         "::          UNRESOLVED DEPENDENCIES         ::", ":: io.delta#delta-spark_2.13;4.4.0: not found"])
 
 
 # %% [markdown]
@@ -306,10 +315,9 @@ def _resolve_in_child(cache: Path, announce) -> list[str]:
     jars = cached_jars(cache)
     if done.returncode != 0 or jars is None:
         text = log.read_text(errors="replace")
-        tail = "\n".join(text.split("Traceback (most recent call last)")[0].splitlines()[-12:])
         raise DbxmlError(f"Delta Lake's jars could not be fetched from Maven Central: {resolution_failure(text)}\n"
-                         f"Check the network (or a proxy in ~/.m2/settings.xml), then run again. "
-                         f"The last lines of {log}:\n{tail}")
+                         f"Check the network, or name a mirror's Ivy settings in DBXML_IVY_SETTINGS, then run "
+                         f"again. The resolver's last lines (all of them in {log}):\n{resolution_log_tail(text)}")
     return jars
 
 def _resolve_here(cache: Path) -> None:

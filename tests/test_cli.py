@@ -1,12 +1,15 @@
-"""The command line as a user meets it: clear one-line errors, and a smoke job whose
-tables persist across processes inside the target's home and nowhere else."""
+"""The command line as a user meets it: clear one-line errors, a quiet first start that fetches Delta's jars, and
+a smoke job whose tables persist across processes inside the target's home and nowhere else."""
 import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import BIN, ROOT, run_tool
+
+from dbxml.spark import cached_jars
 
 
 def assert_one_clear_line(result, *fragments):
@@ -52,6 +55,39 @@ def test_doctor_reports_each_missing_prerequisite_and_fails(local_env):
     lines = result.stderr.strip().splitlines()
     assert lines[0].startswith("FAIL  java: Java 17 is required")
     assert lines[-1] == "dbxml: 1 prerequisite(s) missing for target 'local'; see above."
+
+
+IVY_LINES = (":: resolving dependencies", "Host ", "artifacts copied", "Ivy Default Cache")
+
+
+def test_a_first_start_fetches_the_jars_in_one_line_and_keeps_the_resolvers_output_in_a_log(local_env, tmp_path):
+    cache = tmp_path / "empty-jars-cache"
+    result = run_tool("dbxml", "smoke", "--rows", "5", env=local_env | {"DBXML_JARS_CACHE": str(cache)})
+    assert result.returncode == 0, result.stderr
+    output = (result.stdout + result.stderr).splitlines()
+    announced = [line for line in output if "fetching Delta Lake's jars" in line]
+    assert len(announced) == 1 and str(cache / "resolve.log") in announced[0]
+    assert not [line for line in output if line.lstrip().startswith(IVY_LINES)], output
+    log = (cache / "resolve.log").read_text()
+    assert ":: resolving dependencies" in log and "artifacts copied" in log
+    assert cached_jars(cache) and all(Path(jar).is_relative_to(cache) for jar in cached_jars(cache))
+
+
+def test_jars_that_cannot_be_fetched_are_one_clear_error_with_the_cause(local_env, tmp_path):
+    empty_repository = tmp_path / "mirror"
+    empty_repository.mkdir()
+    settings = tmp_path / "ivysettings.xml"  # a company mirror that has nothing: what an offline machine sees
+    settings.write_text(f'<ivysettings><settings defaultResolver="mirror"/><resolvers><filesystem name="mirror">'
+                        f'<artifact pattern="{empty_repository}/[organisation]/[module]/[revision]/[artifact].[ext]"/>'
+                        f'</filesystem></resolvers></ivysettings>')
+    env = local_env | {"DBXML_JARS_CACHE": str(tmp_path / "jars"), "DBXML_IVY_SETTINGS": str(settings)}
+    result = run_tool("dbxml", "smoke", env=env)
+    assert result.returncode == 1
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("dbxml: Delta Lake's jars could not be fetched from Maven Central: ") and \
+        "[unresolved dependency: io.delta#delta-spark_" in first, result.stderr
+    assert "Traceback" not in result.stderr and "\tat org.apache" not in result.stderr
+    assert len(result.stderr.splitlines()) <= 12 and cached_jars(tmp_path / "jars") is None
 
 
 def test_databricks_target_refuses_to_run_locally(local_env):
