@@ -131,15 +131,15 @@ test_fail(lambda: check_java({"JAVA_HOME": str(old_java_home)}), contains="is Ja
 # that is unset, with whatever `python3` comes first on `PATH`. On a fresh machine that
 # is the system's Python, which has neither pandas nor pyarrow nor MLflow: scoring then
 # fails deep inside a worker with `No module named 'pandas'`. The same goes for the
-# Spark Connect server's workers, and for `spark-submit`'s own search for its home on
-# a pip install, which runs `python3` too.
+# Spark Connect server's workers.
 #
 # So every Spark dbxml starts on this machine is told, in its environment, to run its
 # workers with the interpreter that started it (`sys.executable`, the one that has
-# dbxml's packages) and that its home is the installed pyspark. A `PYSPARK_PYTHON` or
-# `SPARK_HOME` inherited from the machine is overridden: a local lakehouse must not
-# depend on what else is installed. On Databricks none of this runs: the runtime's own
-# settings stay untouched.
+# dbxml's packages), and that its home is the installed pyspark (a `SPARK_HOME` left by
+# another Spark installation would make pyspark launch that one's JVM). A
+# `PYSPARK_PYTHON` or `SPARK_HOME` inherited from the machine is overridden: a local
+# lakehouse must not depend on what else is installed. On Databricks none of this runs:
+# the runtime's own settings stay untouched.
 
 # %%
 #| export
