@@ -14,16 +14,19 @@ ISOLATED := env -u PYTHONPATH -u PYTHONHOME PYTHONNOUSERSITE=1
 # instead of the project's own interpreter, fails loudly where elsewhere it would lean on the machine.
 GUARDED := $(ISOLATED) PATH="$(CURDIR)/.ci/guard:$$PATH"
 
-.PHONY: run test check secrets audit install lock
+.PHONY: run test doctor check secrets audit install lock
 
 run: $(VENV)/.installed
 	@$(ISOLATED) $(BIN)/dbxml doctor --target $(TARGET)
 	@$(ISOLATED) $(BIN)/dbxml run monthly --target $(TARGET) -p month=2013-01..2013-12
 
-test: $(VENV)/.installed check
-	$(GUARDED) $(BIN)/dbxml doctor
+# doctor first: it prints the interpreter Spark's workers will run, and checks it imports their packages
+test: $(VENV)/.installed doctor check
 	$(GUARDED) $(BIN)/nbdev_test --n_workers 2 --flags slow
 	$(GUARDED) $(BIN)/pytest
+
+doctor: $(VENV)/.installed
+	$(GUARDED) $(BIN)/dbxml doctor
 
 check: $(VENV)/.installed secrets
 	$(BIN)/ruff check dbxml nbs tests setup.py

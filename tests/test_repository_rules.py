@@ -89,3 +89,24 @@ def test_pre_commit_runs_the_same_rules(repo_copy):
     failed = {line.split("..")[0] for line in broken.stdout.splitlines() if line.endswith("Failed")}
     # the twin and the library were not regenerated, and the new import is unused
     assert failed == {"jupytext twins in nbs_py/", "nbdev_export (library in sync)", "ruff"}, broken.stdout
+
+
+def test_make_test_runs_every_suite_behind_the_python_guard_and_the_guard_names_its_caller(tmp_path):
+    import subprocess
+
+    from conftest import ROOT
+
+    planned = subprocess.run(["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True).stdout.splitlines()
+    suites = [line for line in planned if any(tool in line for tool in ("dbxml doctor", "nbdev_test", "pytest"))]
+    assert len(suites) == 3 and planned[0] == suites[0], planned  # doctor first, and each suite guarded
+    guard = str(ROOT / ".ci" / "guard")
+    for line in suites:
+        assert f'PATH="{guard}:$PATH"' in line and "PYTHONNOUSERSITE=1" in line and "-u PYTHONPATH" in line, line
+    # a stand-in caller, as Spark's JVM would be, starting "python3" by name
+    caller = tmp_path / "spark-like-launcher"
+    caller.write_text("#!/bin/sh\npython3 -m pyspark.daemon pyspark.worker\n")
+    caller.chmod(0o755)
+    started = subprocess.run([str(caller)], env={"PATH": f"{guard}:/usr/bin:/bin"}, capture_output=True, text=True)
+    assert started.returncode == 97
+    assert "dbxml guard: 'python3 -m pyspark.daemon pyspark.worker' was started from PATH" in started.stderr
+    assert "spark-like-launcher" in started.stderr  # who called it
