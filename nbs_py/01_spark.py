@@ -44,6 +44,8 @@ from dbxml.config import DbxmlError, Target, load_target, scratch_target
 import tempfile
 
 from fastcore.test import test_eq, test_fail
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType
 
 # %% [markdown]
 # ## Java, checked before the JVM is
@@ -644,8 +646,5 @@ assert cached_jars(jars_cache()) is not None  # later starts need no network
 # `PATH` (a plain UDF reports the interpreter it runs in):
 
 # %%
-from pyspark.sql import functions as F
-from pyspark.sql.types import StringType
-
 worker_interpreter = F.udf(lambda _: sys.executable, StringType())
 test_eq(spark.range(1).select(worker_interpreter("id")).first()[0], sys.executable)
