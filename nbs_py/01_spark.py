@@ -167,7 +167,6 @@ assert "SPARK_REMOTE" not in _classic_environment() and _classic_environment()["
 del os.environ["SPARK_REMOTE"]
 assert (Path(local_spark_variables()["SPARK_HOME"]) / "bin" / "spark-submit").is_file()
 
-
 # %% [markdown]
 # `dbxml doctor` checks, before any Spark starts, that this interpreter can import what
 # the workers will need:

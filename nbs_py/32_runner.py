@@ -139,6 +139,7 @@ test_eq(task_parameters(job.task("monitor"), {"month": "2013-05", "window": "2"}
 test_fail(lambda: task_parameters(job.task("monitor"), {"month": "2013-05", "window": "two"}, {}),
           contains="task monitor: parameter window: expected an integer, got 'two'")
 
+
 # %% [markdown]
 # ## Kernels
 #
