@@ -21,16 +21,16 @@ JANUARY = {"month": "2013-01", "bronze": 27_004, "silver": 27_004, "quarantined"
            "mart_rows": 33}
 
 
-def lakehouse_job(home, months="2013-01", runs=1, **kwargs):
-    "Start the lakehouse job in its own process."
+def lakehouse_job(home, months="2013-01", runs=1, stderr=subprocess.PIPE):
+    "Start the lakehouse job in its own process (a job that is to be killed gets `stderr=DEVNULL`: nobody reads it)."
     return subprocess.Popen([sys.executable, JOB, str(home), months, str(runs)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, **kwargs)
+                            stderr=stderr, text=True)
 
 
 def results(process, timeout=900):
     "The JSON results a lakehouse job printed."
-    output, _ = process.communicate(timeout=timeout)
-    assert process.returncode == 0, f"the lakehouse job failed with status {process.returncode}"
+    output, errors = process.communicate(timeout=timeout)
+    assert process.returncode == 0, f"the lakehouse job failed with status {process.returncode}: {(errors or '')[-3000:]}"
     return json.loads(output.splitlines()[-1])
 
 
@@ -71,7 +71,7 @@ def test_a_month_through_spark_connect_writes_what_classic_spark_writes(tmp_path
 def test_a_process_killed_while_writing_silver_leaves_readable_tables_and_the_rerun_completes(tmp_path, january_twice):
     home = tmp_path / "home"
     silver = home / "warehouse" / "local__flights.db" / "silver_flights"
-    writer = lakehouse_job(home)
+    writer = lakehouse_job(home, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and writer.poll() is None and not list(silver.glob("*.parquet")):
         time.sleep(0.02)  # kill as soon as silver's data files exist: its commit comes after them
@@ -80,6 +80,10 @@ def test_a_process_killed_while_writing_silver_leaves_readable_tables_and_the_re
     os.kill(writer.pid, signal.SIGKILL)
     writer.wait()
     assert killed.returncode == 0, "no JVM of the job was found to kill"
+    gone = time.monotonic() + 60  # the rerun comes after the crashed JVM is gone (it holds the Derby metastore)
+    while time.monotonic() < gone and subprocess.run(["pgrep", "-f", f"derby.system.home={home}"],
+                                                      capture_output=True).returncode == 0:
+        time.sleep(0.2)
     rerun = results(lakehouse_job(home))[0]  # it reads every table the killed run left, then finishes the month
     assert rerun["counts"] == [JANUARY]
     classic = january_twice[0]["digests"]
