@@ -183,7 +183,7 @@ def check_worker_python(modules: tuple[str, ...] = WORKER_MODULES) -> str:
     if done.returncode != 0:
         missing = (done.stderr.strip().splitlines() or ["it did not start"])[-1]
         raise DbxmlError(f"Spark's Python workers will run {python}, which cannot import what they need "
-                         f"({missing}). Reinstall: make install.")
+                         f"({missing}). Reinstall the environment: rm -rf .venv && make install.")
     return f"{python} (imports {', '.join(modules)})"
 
 
