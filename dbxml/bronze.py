@@ -5,91 +5,103 @@
 # %% ../nbs/11_bronze.ipynb #40241850
 from __future__ import annotations
 
-import csv
-import hashlib
+import base64
+import os
+import zipfile
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from .catalog import ensure_schema, table_name
 from .config import DbxmlError, Target
-from .sources import DIMENSIONS, dimension_file, flights_file
+from .contract import CONTRACTS, REPLACEMENT, Contract, FileCheck, check_file
+from .sources import DIMENSIONS, landed_drop
 from .tables import append_once, with_ingestion_metadata
 
 # %% auto #0
-__all__ = ['RAW_COLUMNS', 'CORRUPT_RECORD', 'check_header', 'read_raw_csv', 'file_checksum', 'ingest_file', 'ingest_month',
-           'ingest_dimensions']
+__all__ = ['CORRUPT_RECORD', 'RAW_BYTES', 'readable_path', 'read_raw_csv', 'with_undecodable_lines', 'ingest_file',
+           'ingest_month', 'ingest_dimensions']
 
 # %% ../nbs/11_bronze.ipynb #f192d57c
-RAW_COLUMNS = {
-    "flights": ["year", "month", "day", "dep_time", "sched_dep_time", "dep_delay", "arr_time", "sched_arr_time",
-                "arr_delay", "carrier", "flight", "tailnum", "origin", "dest", "air_time", "distance", "hour",
-                "minute", "time_hour"],
-    "weather": ["origin", "year", "month", "day", "hour", "temp", "dewp", "humid", "wind_dir", "wind_speed",
-                "wind_gust", "precip", "pressure", "visib", "time_hour"],
-    "planes": ["tailnum", "year", "type", "manufacturer", "model", "engines", "seats", "speed", "engine"],
-    "airports": ["faa", "name", "lat", "lon", "alt", "tz", "dst", "tzone"],
-    "airlines": ["carrier", "name"],
-}
 CORRUPT_RECORD = "_corrupt_record"
+RAW_BYTES = "_raw_bytes"  # base64 of a line that is not valid in the source's encoding; else null
 
-# %% ../nbs/11_bronze.ipynb #e45d469d
-def check_header(path: Path,  # a landed CSV file
-                 expected: list[str],  # the columns it must have, in order
-                ) -> None:
-    "Raise a `DbxmlError` naming the file and the difference if its header is not `expected`."
-    path = Path(path)
-    if not path.is_file():
-        raise DbxmlError(f"no file at {path}: land the source files first (dbxml.sources.land_source_files).")
-    with open(path, newline="", encoding="utf-8") as file:
-        header = next(csv.reader(file), [])
-    if header != expected:
-        extra = [column for column in header if column not in expected]
-        missing = [column for column in expected if column not in header]
-        detail = "; ".join(filter(None, [extra and f"unexpected column(s) {', '.join(extra)}",
-                                         missing and f"missing column(s) {', '.join(missing)}"]))
-        raise DbxmlError(f"{path} does not have the expected header ({detail or 'columns in another order'}). "
-                         f"Expected: {','.join(expected)}")
+def readable_path(drop: Path) -> Path:
+    "The path Spark reads for `drop`: the drop itself, or the CSV unpacked from a `.zip` drop."
+    drop = Path(drop)
+    if drop.suffix != ".zip":
+        return drop
+    unpacked = drop.parent / "unzipped" / f"{drop.stem}.csv"
+    with zipfile.ZipFile(drop) as archive:  # the contract checked it holds exactly one CSV
+        member = archive.infolist()[0]
+        if not unpacked.exists() or unpacked.stat().st_size != member.file_size or \
+                unpacked.stat().st_mtime < drop.stat().st_mtime:
+            unpacked.parent.mkdir(parents=True, exist_ok=True)
+            partial = unpacked.with_name(f".{unpacked.name}.partial")
+            with archive.open(member) as source, open(partial, "wb") as copy:
+                while block := source.read(1 << 20):
+                    copy.write(block)
+            os.replace(partial, unpacked)
+    return unpacked
 
-# %% ../nbs/11_bronze.ipynb #9e0b14af
 def read_raw_csv(spark: SparkSession,
-                 path: Path,  # a landed CSV file whose header has been checked
-                 columns: list[str],  # its columns
+                 path: Path,  # a landed drop that keeps its contract
+                 contract: Contract,  # its columns and encoding
                 ) -> DataFrame:
     "The file's rows, every field as text, with malformed lines kept whole in `_corrupt_record`."
-    schema = StructType([StructField(column, StringType()) for column in columns]
+    schema = StructType([StructField(column, StringType()) for column in contract.columns]
                         + [StructField(CORRUPT_RECORD, StringType())])
-    return spark.read.csv(str(path), header=True, schema=schema, mode="PERMISSIVE",
-                          columnNameOfCorruptRecord=CORRUPT_RECORD)
+    return spark.read.csv(str(readable_path(path)), header=True, schema=schema, mode="PERMISSIVE",
+                          columnNameOfCorruptRecord=CORRUPT_RECORD, encoding=contract.encoding)
+
+# %% ../nbs/11_bronze.ipynb #fab89508
+def with_undecodable_lines(spark: SparkSession,
+                           frame: DataFrame,  # `read_raw_csv` of the file
+                           check: FileCheck,  # the contract's findings for it
+                           contract: Contract,
+                          ) -> DataFrame:
+    "`frame` with `_raw_bytes`, its undecodable lines replaced by rows holding their exact bytes."
+    frame = frame.withColumn(RAW_BYTES, F.lit(None).cast("string"))
+    if not check.undecodable:
+        return frame
+    text = F.concat_ws("", *[F.col(column) for column in [*contract.columns, CORRUPT_RECORD]])
+    altered = F.instr(text, REPLACEMENT) > 0
+    found = frame.where(altered).count()
+    if found != len(check.undecodable):
+        raise DbxmlError(f"{check.path}: the contract found {len(check.undecodable)} undecodable line(s) but Spark "
+                         f"read {found}; nothing was ingested. Look at the lines "
+                         f"{', '.join(str(number) for number, _ in check.undecodable)}.")
+    lines = [(line.decode(contract.encoding, "backslashreplace"), base64.b64encode(line).decode("ascii"))
+             for _, line in check.undecodable]
+    kept = spark.createDataFrame(lines, f"{CORRUPT_RECORD} string, {RAW_BYTES} string")
+    return frame.where(~altered).unionByName(kept, allowMissingColumns=True)
 
 # %% ../nbs/11_bronze.ipynb #444b3df2
-def file_checksum(path: Path) -> str:
-    "A short SHA-256 of the file's bytes: the batch identity of a dimension file."
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-
 def ingest_file(spark: SparkSession, target: Target,
                 source: str,  # a key of `RAW_COLUMNS`
-                path: Path,  # the landed file
+                check: FileCheck,  # the landed drop, checked by `check_file`
                 batch: str,  # the batch identity
                ) -> dict:
     "Append one landed file to `bronze_<source>` as batch `batch` (once); returns what happened."
-    check_header(path, RAW_COLUMNS[source])
+    contract = CONTRACTS[source]
     ensure_schema(spark, target)
     name = table_name(target, f"bronze_{source}").on(target)
-    frame = with_ingestion_metadata(read_raw_csv(spark, path, RAW_COLUMNS[source]), str(path), batch)
-    written = append_once(frame, name, batch)
-    rows = spark.table(name).where(f"_batch = '{batch}'").count()
-    return {"table": name, "batch": batch, "rows": rows, "written": written}
+    rows = with_undecodable_lines(spark, read_raw_csv(spark, check.path, contract), check, contract)
+    written = append_once(with_ingestion_metadata(rows, str(check.path), batch), name, batch)
+    count = spark.table(name).where(f"_batch = '{batch}'").count()
+    return {"table": name, "batch": batch, "rows": count, "written": written, "undecodable": len(check.undecodable)}
 
 # %% ../nbs/11_bronze.ipynb #a3ab6c61
 def ingest_month(spark: SparkSession, target: Target,
                  month: str,  # `YYYY-MM`
                 ) -> dict:
-    "Append the flights of `month` to `bronze_flights`, once."
-    return ingest_file(spark, target, "flights", flights_file(target, month), month)
+    "Append the flights of `month` to `bronze_flights`, once; the drop is checked against the contract first."
+    check = check_file(landed_drop(target, "flights", month), CONTRACTS["flights"])
+    return ingest_file(spark, target, "flights", check, month)
 
 def ingest_dimensions(spark: SparkSession, target: Target) -> list[dict]:
-    "Append each dimension file to its bronze table, once per distinct file content."
-    return [ingest_file(spark, target, name, dimension_file(target, name), file_checksum(dimension_file(target, name)))
-            for name in DIMENSIONS]
+    "Append each dimension file to its bronze table, once per distinct file content (its checksum is the batch)."
+    checks = {name: check_file(landed_drop(target, name), CONTRACTS[name]) for name in DIMENSIONS}
+    return [ingest_file(spark, target, name, check, check.sha256[:16]) for name, check in checks.items()]

@@ -108,12 +108,14 @@ def smoke(args: argparse.Namespace) -> int:
 # %% ../nbs/05_cli.ipynb #8e03c0fe
 def lakehouse(args: argparse.Namespace) -> int:
     "`dbxml lakehouse`: bronze, silver and gold for a month or a range of months, with the counts."
-    from dbxml.lakehouse import format_counts, parse_months, run_lakehouse
+    from dbxml.lakehouse import check_landing, format_counts, parse_months, run_lakehouse
     from dbxml.spark import get_spark
 
     months = parse_months(args.months)
     target = load_target(args.target)
-    rows = run_lakehouse(get_spark(target), target, months, progress=lambda line: print(line, flush=True))
+    check_landing(target, months)  # a bad file is refused before Spark starts
+    rows = run_lakehouse(get_spark(target), target, months, progress=lambda line: print(line, flush=True),
+                         on_breach=args.on_breach)
     print(format_counts(rows))
     return 0
 
@@ -145,7 +147,11 @@ def run_job_command(args: argparse.Namespace) -> int:
     from dbxml.runner import Progress, parse_assignments, run_job, summary_table
 
     target = load_target(args.target)
-    outcome = run_job(target, args.job, parse_assignments(args.parameter), Progress())
+    parameters = parse_assignments(args.parameter)
+    if args.job == "monthly" and target.is_local and "month" in parameters:
+        from dbxml.lakehouse import check_landing, parse_months
+        check_landing(target, parse_months(parameters["month"]))  # every month's files, before any task starts
+    outcome = run_job(target, args.job, parameters, Progress())
     print(f"\n{summary_table(outcome.results)}\n")
     print(f"executed notebooks: {outcome.folder}")
     print(f"MLflow: {len(outcome.mlflow_runs)} run(s) in experiment /Shared/dbxml/jobs; browse them with: dbxml ui")
@@ -225,8 +231,11 @@ def parser() -> argparse.ArgumentParser:
     add("doctor", doctor, "check the prerequisites (Python and Spark's workers, Java, disk, Delta jars)")
     add("smoke", smoke, "run the smoke job: Spark, Delta Lake and MLflow together").add_argument(
         "--rows", type=int, default=1000, help="rows to write (default: 1000)")
-    add("lakehouse", lakehouse, "run bronze, silver and gold for months of flights").add_argument(
-        "--months", default="2013-01..2013-12", help="a month or a range, e.g. 2013-05 or 2013-01..2013-12 (default)")
+    builder = add("lakehouse", lakehouse, "run bronze, silver and gold for months of flights")
+    builder.add_argument("--months", default="2013-01..2013-12",
+                         help="a month or a range, e.g. 2013-05 or 2013-01..2013-12 (default)")
+    builder.add_argument("--on-breach", choices=("warn", "fail"), default="warn",
+                         help="an empty or short month warns (default) or fails the run")
     learner = add("ml", machine_learning, "run the model lifecycle month by month (score, monitor, retrain)")
     learner.add_argument("--months", default="2013-01..2013-12", help="a month or a range (default: 2013-01..2013-12)")
     learner.add_argument("--window", type=int, default=3, help="months a model trains on (default: 3)")

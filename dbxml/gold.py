@@ -8,13 +8,15 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from . import __version__
 from .catalog import table_name
 from .config import DbxmlError, Target
 from .silver import FLIGHTS_SPEC
-from .tables import Column, TableSpec, replace_rows, table_version
+from .tables import Column, TableSpec, latest_note, replace_rows, table_version
 
 # %% auto #0
-__all__ = ['DELAY_THRESHOLD', 'ONTIME_SPEC', 'FEATURES', 'LABEL', 'FEATURES_SPEC', 'ontime', 'flight_features', 'build_month']
+__all__ = ['DELAY_THRESHOLD', 'ONTIME_SPEC', 'FEATURES', 'LABEL', 'FEATURES_SPEC', 'ontime', 'flight_features', 'gold_inputs',
+           'build_month']
 
 # %% ../nbs/14_gold.ipynb #36e8e2ba
 DELAY_THRESHOLD = 15  # minutes: a departure this late or later counts as delayed
@@ -91,23 +93,38 @@ def flight_features(flights: DataFrame,  # silver flights
         "dep_delay", "cancelled")
 
 # %% ../nbs/14_gold.ipynb #fbdb32db
+def gold_inputs(spark: SparkSession, target: Target, month: str) -> dict | None:
+    "What gold's `month` is made from: the inputs silver recorded for that month, and dbxml's version."
+    silver = latest_note(spark, table_name(target, FLIGHTS_SPEC.table).on(target), stage="silver", batch=month)
+    return {"silver": silver.get("inputs"), "dbxml": __version__} if silver and silver.get("inputs") else None
+
 def build_month(spark: SparkSession, target: Target,
                 month: str,  # `YYYY-MM`
                ) -> dict:
-    "Rebuild `gold_ontime` and `gold_flight_features` for `month` from silver; returns the counts."
+    "Rebuild `gold_ontime` and `gold_flight_features` for `month` from silver, unless built from the same inputs."
     silver_name = table_name(target, FLIGHTS_SPEC.table).on(target)
     if not spark.catalog.tableExists(silver_name):
         raise DbxmlError(f"{silver_name} does not exist: run the silver stage first.")
     flights = spark.table(silver_name).where(F.col("_batch") == month)
-    note = {"stage": "gold", "month": month, "silver_flights_version": table_version(spark, silver_name)}
+    names = [table_name(target, spec.table).on(target) for spec in (ONTIME_SPEC, FEATURES_SPEC)]
+    inputs = gold_inputs(spark, target, month)
     where = f"month = '{month}'"
-    marts = replace_rows(ontime(flights), table_name(target, ONTIME_SPEC.table).on(target), ONTIME_SPEC, where, note)
-    features = replace_rows(flight_features(flights), table_name(target, FEATURES_SPEC.table).on(target),
-                            FEATURES_SPEC, where, note)
-    silver = flights.count()
-    in_marts = (spark.table(table_name(target, ONTIME_SPEC.table).on(target)).where(where)
-                .agg(F.coalesce(F.sum("flights"), F.lit(0))).first()[0])
+    def counts():
+        "Silver flights, feature rows, flights in the marts, mart rows: of `month`, as the tables hold them now."
+        marts = spark.table(names[0]).where(where).agg(F.count("*"), F.coalesce(F.sum("flights"), F.lit(0))).first()
+        return flights.count(), spark.table(names[1]).where(where).count(), marts[1], marts[0]
+    built = inputs is not None and all((latest_note(spark, name, stage="gold", month=month) or {}).get("inputs")
+                                       == inputs for name in names)
+    if built and len(set(counts()[:3])) == 1:  # same inputs, and it reconciles: nothing to do
+        written = False
+    else:
+        note = {"stage": "gold", "month": month, "inputs": inputs,
+                "silver_flights_version": table_version(spark, silver_name)}
+        replace_rows(ontime(flights), names[0], ONTIME_SPEC, where, note)
+        replace_rows(flight_features(flights), names[1], FEATURES_SPEC, where, note)
+        written = True
+    silver, features, in_marts, mart_rows = counts()
     if not silver == features == in_marts:
         raise DbxmlError(f"gold for {month} does not reconcile with silver: {silver} silver flights, {features} "
                          f"feature rows, {in_marts} flights in the marts.")
-    return {"month": month, "silver": silver, "features": features, "mart_rows": marts}
+    return {"month": month, "silver": silver, "features": features, "mart_rows": mart_rows, "written": written}

@@ -5,16 +5,21 @@
 # %% ../nbs/12_quality.ipynb #76d672c8
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from .bronze import CORRUPT_RECORD, RAW_COLUMNS
+from .bronze import CORRUPT_RECORD, RAW_BYTES
+from .contract import RAW_COLUMNS
 
 # %% auto #0
-__all__ = ['TYPES', 'KEYS', 'MISSING', 'SOURCE_RULES', 'UNIQUE_KEY', 'typed_record', 'Rule', 'well_formed_line', 'typed_fields',
-           'key_present', 'rules_for', 'constraints_for', 'apply_rules', 'passing', 'failing', 'rules_markdown']
+__all__ = ['TYPES', 'KEYS', 'MISSING', 'REPLACEMENT_SQL', 'SOURCE_RULES', 'UNIQUE_KEY', 'VOLUME', 'typed_record', 'Rule',
+           'valid_utf8', 'no_replacement_character', 'well_formed_line', 'typed_fields', 'key_present', 'rules_for',
+           'constraints_for', 'rules_digest', 'VolumeRule', 'volume_finding', 'apply_rules', 'passing', 'failing',
+           'rules_markdown']
 
 # %% ../nbs/12_quality.ipynb #98c49679
 TYPES = {
@@ -64,6 +69,21 @@ class Rule:
     constraint: bool = False  # also a Delta CHECK constraint on the silver table
 
 # %% ../nbs/12_quality.ipynb #7b7a9671
+REPLACEMENT_SQL = "decode(unhex('EFBFBD'), 'UTF-8')"  # U+FFFD, spelled in SQL that any parser reads
+
+def valid_utf8(source: str) -> Rule:
+    "The line was valid text in the source's encoding (bronze kept its bytes in `_raw_bytes` otherwise)."
+    return Rule("valid_utf8", f"{RAW_BYTES} IS NULL",
+                f"concat('the line is not valid UTF-8; its bytes in base64: ', {RAW_BYTES})",
+                "The line is valid UTF-8 (or the source's declared encoding); else its bytes are kept, in base64.")
+
+def no_replacement_character(source: str) -> Rule:
+    "No text field holds U+FFFD."
+    texts = [column for column, kind in TYPES[source].items() if kind == "STRING"]
+    return Rule("no_replacement_character", f"instr(concat_ws('', {', '.join(texts)}), {REPLACEMENT_SQL}) = 0",
+                "'a text field holds U+FFFD, the mark of a character lost in decoding'",
+                "No text field holds U+FFFD, the mark of a character lost in decoding.", constraint=True)
+
 def well_formed_line(source: str) -> Rule:
     "The line had exactly the file's fields (bronze kept it whole in `_corrupt_record` otherwise)."
     fields = len(RAW_COLUMNS[source])
@@ -171,11 +191,42 @@ UNIQUE_KEY = "unique_key"
 
 def rules_for(source: str) -> list[Rule]:
     "Every row-level rule of `source`, in the order they are reported."
-    return [well_formed_line(source), typed_fields(source), key_present(source), *SOURCE_RULES[source]]
+    return [valid_utf8(source), no_replacement_character(source), well_formed_line(source), typed_fields(source),
+            key_present(source), *SOURCE_RULES[source]]
 
 def constraints_for(source: str) -> dict[str, str]:
     "The rules of `source` that its silver table enforces as Delta constraints: name -> SQL."
     return {rule.name: rule.check for rule in rules_for(source) if rule.constraint}
+
+def rules_digest(source: str) -> str:
+    "A short digest of everything that decides `source`'s silver rows: its types, keys and rules."
+    rules = [[rule.name, rule.check, rule.reason] for rule in rules_for(source)]
+    text = json.dumps([TYPES[source], KEYS[source], rules], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+# %% ../nbs/12_quality.ipynb #b120e365
+@dataclass(frozen=True)
+class VolumeRule:
+    "A batch must not be empty, nor smaller than `min_share` of the mean of the `months_before` before it."
+    min_share: float = 0.5
+    months_before: int = 3
+    on_breach: str = "warn"  # or "fail"
+
+VOLUME = VolumeRule()
+
+def volume_finding(rows: int,  # the batch's records
+                   before: list[int],  # the records of the batches before it, oldest first
+                   rule: VolumeRule = VOLUME,
+                  ) -> tuple[str, int, str]:
+    "`(finding, expected_min, message)`: finding is `ok`, `empty` or `short`."
+    recent = before[-rule.months_before:]
+    expected_min = int(rule.min_share * sum(recent) / len(recent)) if recent else 1
+    if rows == 0:
+        return "empty", expected_min, "has no records at all"
+    if rows < expected_min:
+        return ("short", expected_min, f"has {rows:,} records, fewer than {expected_min:,} "
+                f"({rule.min_share:.0%} of the mean of the {len(recent)} batch(es) before it)")
+    return "ok", expected_min, f"has {rows:,} records"
 
 # %% ../nbs/12_quality.ipynb #3258b3f9
 def _broken(rule: Rule):

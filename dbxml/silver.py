@@ -10,17 +10,18 @@ from functools import reduce
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from . import __version__
 from .catalog import ensure_schema, table_name
 from .config import DbxmlError, Target
-from .quality import KEYS, TYPES, apply_rules, constraints_for, failing, passing, typed_record
+from .quality import KEYS, TYPES, apply_rules, constraints_for, failing, passing, rules_digest, typed_record
 from .sources import DIMENSIONS
-from .tables import Column, TableSpec, computed_once, merge_rows, replace_rows, table_version
+from .tables import Column, TableSpec, computed_once, latest_note, merge_rows, replace_rows, table_version
 
 # %% auto #0
 __all__ = ['SOURCE_COLUMN_DOCS', 'LINEAGE_COLUMNS', 'TABLE_DOCS', 'FLIGHT_EXTRA_COLUMNS', 'FLIGHTS_SPEC', 'QUARANTINE_SPEC',
            'source_columns', 'dimension_spec', 'local_instant', 'add_minutes', 'bronze_batch', 'latest_batch',
            'quarantine_rows', 'reconcile', 'write_silver', 'refine_dimension', 'refine_dimensions', 'conform_flights',
-           'refine_month']
+           'silver_inputs', 'refined_before', 'refine_month']
 
 # %% ../nbs/13_silver.ipynb #a81ea669
 SOURCE_COLUMN_DOCS = {
@@ -114,6 +115,7 @@ QUARANTINE_SPEC = TableSpec(
      Column("reason", "STRING", "Every rule it breaks, with the offending values."),
      Column("failed_rules", "ARRAY<STRING>", "The names of every rule it breaks, in order."),
      Column("record", "STRING", "The record as it arrived (JSON of its text fields, or the malformed line)."),
+     Column("raw_bytes", "STRING", "The line's exact bytes in base64, when they were not valid text (rule valid_utf8)."),
      Column("ingested_at", "TIMESTAMP", "When bronze ingested it.")))
 
 # %% ../nbs/13_silver.ipynb #e6b56cda
@@ -129,7 +131,7 @@ def add_minutes(instant, minutes):
 
 # %% ../nbs/13_silver.ipynb #9f18335a
 def bronze_batch(spark: SparkSession, target: Target,
-                 source: str,  # a key of `dbxml.bronze.RAW_COLUMNS`
+                 source: str,  # a key of `dbxml.contract.RAW_COLUMNS`
                  batch: str,
                 ) -> DataFrame:
     "The rows of one batch of `bronze_<source>`."
@@ -154,7 +156,8 @@ def quarantine_rows(checked: DataFrame,  # `apply_rules` output
         F.lit(f"bronze_{source}").alias("source_table"), F.col("_batch").alias("batch"),
         F.col("_source_file").alias("source_file"), F.col("_failed_rules")[0].alias("rule"),
         F.col("_reason").alias("reason"), F.col("_failed_rules").alias("failed_rules"),
-        F.coalesce(F.col("_corrupt_record"), raw).alias("record"), F.col("_ingested_at").alias("ingested_at"))
+        F.coalesce(F.col("_corrupt_record"), raw).alias("record"), F.col("_raw_bytes").alias("raw_bytes"),
+        F.col("_ingested_at").alias("ingested_at"))
 
 # %% ../nbs/13_silver.ipynb #0964df2c
 def reconcile(spark: SparkSession, target: Target, source: str, batch: str) -> dict:
@@ -179,10 +182,11 @@ def write_silver(spark: SparkSession, target: Target,
                  checked: DataFrame,  # `apply_rules` output for one batch
                  spec: TableSpec,  # the silver table
                  batch: str,
+                 inputs: dict | None = None,  # what the rows were made from (see `silver_inputs`), kept in the notes
                 ) -> dict:
     "Merge the passing rows into silver, replace the batch's quarantine, reconcile; returns the counts."
     ensure_schema(spark, target)
-    note = {"stage": "silver", "source": f"bronze_{source}", "batch": batch,
+    note = {"stage": "silver", "source": f"bronze_{source}", "batch": batch, "inputs": inputs,
             "bronze_version": table_version(spark, table_name(target, f"bronze_{source}").on(target))}
     within = f"target._batch = '{batch}'" if source == "flights" else None  # a month's flights stay in its batch
     with computed_once(checked) as checked:
@@ -242,10 +246,33 @@ def conform_flights(spark: SparkSession, target: Target,
             .withColumn("actual_arrival", add_minutes(F.col("scheduled_arrival"), F.col("arr_delay")))
             .withColumn("cancelled", F.col("dep_time").isNull()))
 
+# %% ../nbs/13_silver.ipynb #e807c9bd
+def silver_inputs(spark: SparkSession, target: Target, month: str) -> dict:
+    "What a month of silver flights is made from: its bronze batch, the silver dimensions, the rules and the code."
+    dimensions = {source: table_version(spark, table_name(target, f"silver_{source}").on(target))
+                  for source in DIMENSIONS}
+    return {"bronze_batch": month, "dimensions": dimensions, "rules": rules_digest("flights"), "dbxml": __version__}
+
+def refined_before(spark: SparkSession, target: Target, month: str, inputs: dict) -> bool:
+    "Whether silver and the quarantine hold `month` as made from exactly `inputs` (and it reconciles)."
+    for table in (FLIGHTS_SPEC.table, QUARANTINE_SPEC.table):
+        note = latest_note(spark, table_name(target, table).on(target), stage="silver", batch=month)
+        if not note or note.get("inputs") != inputs:
+            return False
+    try:
+        reconcile(spark, target, "flights", month)
+    except DbxmlError:
+        return False
+    return True
+
 def refine_month(spark: SparkSession, target: Target,
                  month: str,  # `YYYY-MM`: the bronze batch of flights
                 ) -> dict:
-    "Type, conform, check and merge one month of flights into `silver_flights`; returns the reconciled counts."
+    "Type, conform, check and merge one month of flights into `silver_flights`, unless done from the same inputs."
+    inputs = silver_inputs(spark, target, month)
+    if refined_before(spark, target, month, inputs):
+        return {"source": "flights", "batch": month, **reconcile(spark, target, "flights", month),
+                "inserted": 0, "updated": 0, "written": False}
     flights = typed_record(bronze_batch(spark, target, "flights", month), "flights")
     checked = apply_rules(conform_flights(spark, target, flights), "flights")
-    return write_silver(spark, target, "flights", checked, FLIGHTS_SPEC, month)
+    return write_silver(spark, target, "flights", checked, FLIGHTS_SPEC, month, inputs)

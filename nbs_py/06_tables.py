@@ -81,6 +81,7 @@ def append_once(frame: DataFrame,  # the batch's rows
     before = table_version(spark, name)
     (frame.write.format("delta").mode("append")
           .option("txnAppId", f"{name}:{batch}").option("txnVersion", 0)
+          .option("mergeSchema", "true")  # a bronze column added by a later release joins the table
           .saveAsTable(name))
     return table_version(spark, name) != before
 
@@ -239,6 +240,19 @@ def last_commit_note(spark: SparkSession, name: str) -> dict | None:
     note = spark.sql(f"DESCRIBE HISTORY {name} LIMIT 1").first()["userMetadata"]
     return json.loads(note) if note else None
 
+def latest_note(spark: SparkSession,
+                name: str,  # the full table name
+                **match,  # what the note must say, e.g. `stage="silver", batch="2013-05"`
+               ) -> dict | None:
+    "The note of the newest commit of table `name` whose note says `match`; None if none does (or no table)."
+    if not spark.catalog.tableExists(name):
+        return None
+    for row in spark.sql(f"DESCRIBE HISTORY {name}").select("userMetadata").collect():  # newest first
+        note = json.loads(row["userMetadata"]) if row["userMetadata"] else {}
+        if note and all(note.get(key) == value for key, value in match.items()):
+            return note
+    return None
+
 
 # %% [markdown]
 # ## Computing once for two writes
@@ -324,6 +338,8 @@ test_eq(merge_rows(renamed, airlines, example_spec, note={"stage": "example"}, w
 test_eq(sorted(tuple(row) for row in spark.table(airlines).collect()),
         [("9E", "Endeavor Air Inc."), ("AA", "American Airlines")])
 test_eq(last_commit_note(spark, airlines), {"stage": "example"})
+test_eq(latest_note(spark, airlines, stage="example"), {"stage": "example"})
+test_eq(latest_note(spark, airlines, stage="another"), None)
 
 
 # %% [markdown]
@@ -346,7 +362,9 @@ def replace_rows(frame: DataFrame,  # the slice's new rows
     spark = frame.sparkSession
     ensure_table(spark, name, spec)
     with commit_note(spark, note):
-        conform(frame, spec).write.format("delta").mode("overwrite").option("replaceWhere", where).saveAsTable(name)
+        (conform(frame, spec).write.format("delta").mode("overwrite").option("replaceWhere", where)
+         .option("mergeSchema", "true")  # a column added to `spec` by a later release joins the table
+         .saveAsTable(name))
     return rows_written(spark, name)
 
 def rows_written(spark: SparkSession, name: str) -> int:

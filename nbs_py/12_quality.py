@@ -19,12 +19,15 @@
 #| export
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from dbxml.bronze import CORRUPT_RECORD, RAW_COLUMNS
+from dbxml.bronze import CORRUPT_RECORD, RAW_BYTES
+from dbxml.contract import RAW_COLUMNS
 
 # %%
 #| hide
@@ -99,9 +102,10 @@ def typed_record(frame: DataFrame,  # bronze rows of `source`: every field text
 spark = get_spark(scratch_target())
 
 def bronze_rows(source, rows, batch="b1"):
-    "Bronze-shaped rows of `source` (text fields, `_corrupt_record`, metadata) for the examples; `_source_file` numbers them."
-    schema = ", ".join(f"{column} string" for column in RAW_COLUMNS[source] + [CORRUPT_RECORD, "_source_file"])
-    numbered = [(*row, f"example.csv:{number}") for number, row in enumerate(rows)]
+    "Bronze-shaped rows of `source` (text fields, `_corrupt_record`, `_raw_bytes`, metadata) for the examples; `_source_file` numbers them."
+    schema = ", ".join(f"{column} string" for column in RAW_COLUMNS[source] + [CORRUPT_RECORD, RAW_BYTES, "_source_file"])
+    numbered = [(*row, *([None] * (len(RAW_COLUMNS[source]) + 2 - len(row))), f"example.csv:{number}")
+                for number, row in enumerate(rows)]
     return spark.createDataFrame(numbered, schema).selectExpr("*", f"'{batch}' AS _batch")
 
 airlines = bronze_rows("airlines", [(" 9E ", "Endeavor Air Inc.", None), ("NA", "", None)])
@@ -134,11 +138,30 @@ class Rule:
 
 
 # %% [markdown]
-# Three rules hold for every source, so they are written once, from `RAW_COLUMNS`,
-# `TYPES` and `KEYS`:
+# Five rules hold for every source, so they are written once, from `RAW_COLUMNS`,
+# `TYPES` and `KEYS`. The first two keep text honest: a line that was not valid UTF-8
+# is quarantined with its bytes (bronze kept them in `_raw_bytes`), and no text field
+# in silver may hold U+FFFD, the replacement character a lenient decoder leaves where
+# it lost a character. The second is a Delta constraint, so even a bug elsewhere
+# cannot put one there.
 
 # %%
 #| export
+REPLACEMENT_SQL = "decode(unhex('EFBFBD'), 'UTF-8')"  # U+FFFD, spelled in SQL that any parser reads
+
+def valid_utf8(source: str) -> Rule:
+    "The line was valid text in the source's encoding (bronze kept its bytes in `_raw_bytes` otherwise)."
+    return Rule("valid_utf8", f"{RAW_BYTES} IS NULL",
+                f"concat('the line is not valid UTF-8; its bytes in base64: ', {RAW_BYTES})",
+                "The line is valid UTF-8 (or the source's declared encoding); else its bytes are kept, in base64.")
+
+def no_replacement_character(source: str) -> Rule:
+    "No text field holds U+FFFD."
+    texts = [column for column, kind in TYPES[source].items() if kind == "STRING"]
+    return Rule("no_replacement_character", f"instr(concat_ws('', {', '.join(texts)}), {REPLACEMENT_SQL}) = 0",
+                "'a text field holds U+FFFD, the mark of a character lost in decoding'",
+                "No text field holds U+FFFD, the mark of a character lost in decoding.", constraint=True)
+
 def well_formed_line(source: str) -> Rule:
     "The line had exactly the file's fields (bronze kept it whole in `_corrupt_record` otherwise)."
     fields = len(RAW_COLUMNS[source])
@@ -260,12 +283,60 @@ UNIQUE_KEY = "unique_key"
 
 def rules_for(source: str) -> list[Rule]:
     "Every row-level rule of `source`, in the order they are reported."
-    return [well_formed_line(source), typed_fields(source), key_present(source), *SOURCE_RULES[source]]
+    return [valid_utf8(source), no_replacement_character(source), well_formed_line(source), typed_fields(source),
+            key_present(source), *SOURCE_RULES[source]]
 
 def constraints_for(source: str) -> dict[str, str]:
     "The rules of `source` that its silver table enforces as Delta constraints: name -> SQL."
     return {rule.name: rule.check for rule in rules_for(source) if rule.constraint}
 
+def rules_digest(source: str) -> str:
+    "A short digest of everything that decides `source`'s silver rows: its types, keys and rules."
+    rules = [[rule.name, rule.check, rule.reason] for rule in rules_for(source)]
+    text = json.dumps([TYPES[source], KEYS[source], rules], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# %% [markdown]
+# ## Whole months
+#
+# Some faults are not in any record: a month with no flights at all, or far fewer than
+# the months before it (half a file delivered, a filter gone wrong upstream). `VOLUME`
+# says what counts as too few, and what a breach does: `warn` (the run goes on, says so,
+# and records it) or `fail` (the lakehouse task fails, so nothing downstream uses the
+# month).
+
+# %%
+#| export
+@dataclass(frozen=True)
+class VolumeRule:
+    "A batch must not be empty, nor smaller than `min_share` of the mean of the `months_before` before it."
+    min_share: float = 0.5
+    months_before: int = 3
+    on_breach: str = "warn"  # or "fail"
+
+VOLUME = VolumeRule()
+
+def volume_finding(rows: int,  # the batch's records
+                   before: list[int],  # the records of the batches before it, oldest first
+                   rule: VolumeRule = VOLUME,
+                  ) -> tuple[str, int, str]:
+    "`(finding, expected_min, message)`: finding is `ok`, `empty` or `short`."
+    recent = before[-rule.months_before:]
+    expected_min = int(rule.min_share * sum(recent) / len(recent)) if recent else 1
+    if rows == 0:
+        return "empty", expected_min, "has no records at all"
+    if rows < expected_min:
+        return ("short", expected_min, f"has {rows:,} records, fewer than {expected_min:,} "
+                f"({rule.min_share:.0%} of the mean of the {len(recent)} batch(es) before it)")
+    return "ok", expected_min, f"has {rows:,} records"
+
+
+# %%
+test_eq(volume_finding(27_004, []), ("ok", 1, "has 27,004 records"))
+test_eq(volume_finding(0, [27_004])[0], "empty")
+test_eq(volume_finding(9_000, [27_004, 24_951, 28_834])[:2], ("short", 13_464))
+test_eq(volume_finding(24_000, [27_004, 24_951, 28_834])[0], "ok")
 
 # %% [markdown]
 # ## Applying the rules
@@ -330,7 +401,10 @@ test_eq(broken_rules("planes", [
     ("N3", "1850", "Fixed wing", "EMBRAER", "EMB-145XR", "2", "55", "NA", "Turbo-fan", None),  # before the Wright brothers
     ("N4", "2004", "Fixed wing", "EMBRAER", "EMB-145XR", "2", "-1", "NA", "Turbo-fan", None),  # negative seats
     ("N5", "2004", None, None, None, None, None, None, None, "N5,2004"),  # a malformed line
-]), [[], ["typed_fields"], ["plausible_plane"], ["plausible_plane"], ["well_formed_line"]])
+    (None, None, None, None, None, None, None, None, None, "N6,2004,Fixed wing,EMBRA\\xc9R", "TjYsMjAwNCxGaXhlZCB3aW5nLEVNQlJByVI="),
+    ("N7", "2004", "Fixed wing", "EMBRA\ufffdR", "EMB-145XR", "2", "55", "NA", "Turbo-fan", None),
+]), [[], ["typed_fields"], ["plausible_plane"], ["plausible_plane"], ["well_formed_line"],
+     ["valid_utf8", "well_formed_line", "key_present"], ["no_replacement_character"]])
 test_eq(broken_rules("airlines", [("9E", "Endeavor Air Inc.", None), ("NA", "Nobody", None)])[1],
         ["key_present"])
 test_eq(broken_rules("weather", [

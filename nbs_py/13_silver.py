@@ -22,17 +22,21 @@ from functools import reduce
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from dbxml import __version__
 from dbxml.catalog import ensure_schema, table_name
 from dbxml.config import DbxmlError, Target
-from dbxml.quality import KEYS, TYPES, apply_rules, constraints_for, failing, passing, typed_record
+from dbxml.quality import KEYS, TYPES, apply_rules, constraints_for, failing, passing, rules_digest, typed_record
 from dbxml.sources import DIMENSIONS
-from dbxml.tables import Column, TableSpec, computed_once, merge_rows, replace_rows, table_version
+from dbxml.tables import Column, TableSpec, computed_once, latest_note, merge_rows, replace_rows, table_version
 
 # %%
 #| hide
+import base64
+
 from fastcore.test import test_eq, test_fail
 
-from dbxml.bronze import RAW_COLUMNS, ingest_dimensions, ingest_month
+from dbxml.bronze import ingest_dimensions, ingest_month
+from dbxml.contract import RAW_COLUMNS
 from dbxml.config import scratch_target
 from dbxml.quality import UNIQUE_KEY, rules_for
 from dbxml.sources import flights_file, land_source_files
@@ -140,6 +144,7 @@ QUARANTINE_SPEC = TableSpec(
      Column("reason", "STRING", "Every rule it breaks, with the offending values."),
      Column("failed_rules", "ARRAY<STRING>", "The names of every rule it breaks, in order."),
      Column("record", "STRING", "The record as it arrived (JSON of its text fields, or the malformed line)."),
+     Column("raw_bytes", "STRING", "The line's exact bytes in base64, when they were not valid text (rule valid_utf8)."),
      Column("ingested_at", "TIMESTAMP", "When bronze ingested it.")))
 
 # %%
@@ -179,7 +184,7 @@ def add_minutes(instant, minutes):
 # %%
 #| export
 def bronze_batch(spark: SparkSession, target: Target,
-                 source: str,  # a key of `dbxml.bronze.RAW_COLUMNS`
+                 source: str,  # a key of `dbxml.contract.RAW_COLUMNS`
                  batch: str,
                 ) -> DataFrame:
     "The rows of one batch of `bronze_<source>`."
@@ -204,7 +209,8 @@ def quarantine_rows(checked: DataFrame,  # `apply_rules` output
         F.lit(f"bronze_{source}").alias("source_table"), F.col("_batch").alias("batch"),
         F.col("_source_file").alias("source_file"), F.col("_failed_rules")[0].alias("rule"),
         F.col("_reason").alias("reason"), F.col("_failed_rules").alias("failed_rules"),
-        F.coalesce(F.col("_corrupt_record"), raw).alias("record"), F.col("_ingested_at").alias("ingested_at"))
+        F.coalesce(F.col("_corrupt_record"), raw).alias("record"), F.col("_raw_bytes").alias("raw_bytes"),
+        F.col("_ingested_at").alias("ingested_at"))
 
 
 # %%
@@ -231,10 +237,11 @@ def write_silver(spark: SparkSession, target: Target,
                  checked: DataFrame,  # `apply_rules` output for one batch
                  spec: TableSpec,  # the silver table
                  batch: str,
+                 inputs: dict | None = None,  # what the rows were made from (see `silver_inputs`), kept in the notes
                 ) -> dict:
     "Merge the passing rows into silver, replace the batch's quarantine, reconcile; returns the counts."
     ensure_schema(spark, target)
-    note = {"stage": "silver", "source": f"bronze_{source}", "batch": batch,
+    note = {"stage": "silver", "source": f"bronze_{source}", "batch": batch, "inputs": inputs,
             "bronze_version": table_version(spark, table_name(target, f"bronze_{source}").on(target))}
     within = f"target._batch = '{batch}'" if source == "flights" else None  # a month's flights stay in its batch
     with computed_once(checked) as checked:
@@ -321,13 +328,45 @@ def conform_flights(spark: SparkSession, target: Target,
             .withColumn("actual_arrival", add_minutes(F.col("scheduled_arrival"), F.col("arr_delay")))
             .withColumn("cancelled", F.col("dep_time").isNull()))
 
+
+# %% [markdown]
+# A month is refined again only when something it is made from changed: its bronze
+# batch (appended once, so fixed), the silver dimensions it joins (their Delta
+# versions), the rules (a digest of their SQL) or dbxml's version. Those inputs go
+# into the notes of the silver and quarantine commits; a rerun that finds the same
+# inputs there, and counts that reconcile, writes nothing, so no new Delta version.
+
+# %%
+#| export
+def silver_inputs(spark: SparkSession, target: Target, month: str) -> dict:
+    "What a month of silver flights is made from: its bronze batch, the silver dimensions, the rules and the code."
+    dimensions = {source: table_version(spark, table_name(target, f"silver_{source}").on(target))
+                  for source in DIMENSIONS}
+    return {"bronze_batch": month, "dimensions": dimensions, "rules": rules_digest("flights"), "dbxml": __version__}
+
+def refined_before(spark: SparkSession, target: Target, month: str, inputs: dict) -> bool:
+    "Whether silver and the quarantine hold `month` as made from exactly `inputs` (and it reconciles)."
+    for table in (FLIGHTS_SPEC.table, QUARANTINE_SPEC.table):
+        note = latest_note(spark, table_name(target, table).on(target), stage="silver", batch=month)
+        if not note or note.get("inputs") != inputs:
+            return False
+    try:
+        reconcile(spark, target, "flights", month)
+    except DbxmlError:
+        return False
+    return True
+
 def refine_month(spark: SparkSession, target: Target,
                  month: str,  # `YYYY-MM`: the bronze batch of flights
                 ) -> dict:
-    "Type, conform, check and merge one month of flights into `silver_flights`; returns the reconciled counts."
+    "Type, conform, check and merge one month of flights into `silver_flights`, unless done from the same inputs."
+    inputs = silver_inputs(spark, target, month)
+    if refined_before(spark, target, month, inputs):
+        return {"source": "flights", "batch": month, **reconcile(spark, target, "flights", month),
+                "inserted": 0, "updated": 0, "written": False}
     flights = typed_record(bronze_batch(spark, target, "flights", month), "flights")
     checked = apply_rules(conform_flights(spark, target, flights), "flights")
-    return write_silver(spark, target, "flights", checked, FLIGHTS_SPEC, month)
+    return write_silver(spark, target, "flights", checked, FLIGHTS_SPEC, month, inputs)
 
 
 # %% [markdown]
@@ -350,8 +389,11 @@ test_eq((ua1545["carrier_name"], ua1545["dest_name"], ua1545["plane_seats"], ua1
 late = silver_flights.where("flight_date = '2013-01-01' AND origin = 'EWR' AND dest = 'LAX' AND sched_dep_time = 2030").first()
 test_eq((str(late["scheduled_departure"]), str(late["scheduled_arrival"])), ("2013-01-02 01:30:00", "2013-01-02 08:05:00"))
 test_eq(silver_flights.where("date_trunc('HOUR', scheduled_departure) != time_hour").count(), 0)  # agrees with the source
+versions = [table_version(spark, table_name(scratch, table).on(scratch)) for table in ("silver_flights", "quarantine")]
 again = refine_month(spark, scratch, "2013-01")
-test_eq((again["inserted"], again["updated"], again["silver"]), (0, 0, january["silver"]))
+test_eq((again["written"], again["silver"], again["quarantined"]), (False, january["silver"], january["quarantined"]))
+test_eq([table_version(spark, table_name(scratch, table).on(scratch)) for table in ("silver_flights", "quarantine")],
+        versions)  # an unchanged month writes no new Delta version
 
 # %% [markdown]
 # ## Bad input
@@ -376,16 +418,23 @@ bad = {
     "positive_air_time": "2014,2,1,517,515,2,830,819,11,UA,1553,N14228,EWR,IAH,-227,1400,5,15,2014-02-01T10:00:00Z",
     "plausible_delays": "2014,2,1,517,515,4000,830,819,11,UA,1554,N14228,EWR,IAH,227,1400,5,15,2014-02-01T10:00:00Z",
     "cancelled_consistently": "2014,2,1,NA,515,2,830,819,11,UA,1555,N14228,EWR,IAH,227,1400,5,15,2014-02-01T10:00:00Z",
+    "valid_utf8": "2014,2,1,517,515,2,830,819,11,UA,1557,N1422\xe9,EWR,IAH,227,1400,5,15,2014-02-01T10:00:00Z",
     "unique_key": good,
 }
-flights_file(scratch, "2014-02").write_text("\n".join([",".join(RAW_COLUMNS["flights"]), good, *bad.values()]) + "\n")
+lines = "\n".join([",".join(RAW_COLUMNS["flights"]), good, *bad.values()]) + "\n"
+flights_file(scratch, "2014-02").write_bytes(lines.encode("latin-1"))  # the é of valid_utf8 as one Latin-1 byte
 ingest_month(spark, scratch, "2014-02")
 counts = refine_month(spark, scratch, "2014-02")
 test_eq((counts["bronze"], counts["silver"], counts["quarantined"]), (1 + len(bad), 1, len(bad)))
 quarantined = spark.table(table_name(scratch, "quarantine").on(scratch)).where("batch = '2014-02'")
 test_eq(sorted(row["rule"] for row in quarantined.collect()), sorted(bad))
-test_eq(sorted(bad), sorted([rule.name for rule in rules_for("flights")] + [UNIQUE_KEY]))  # every rule is broken once
+backstop = {"no_replacement_character"}  # the contract sends a line with U+FFFD to valid_utf8 first
+test_eq(sorted(bad), sorted([rule.name for rule in rules_for("flights") if rule.name not in backstop] + [UNIQUE_KEY]))
 quarantined.select("rule", "reason").show(truncate=False)
+latin = quarantined.where("rule = 'valid_utf8'").first()
+test_eq(base64.b64decode(latin["raw_bytes"]), bad["valid_utf8"].encode("latin-1"))
+assert "N1422\\xe9" in latin["record"]  # readable, and nothing replaced by U+FFFD
+test_eq(silver_flights.where("tailnum LIKE '%\ufffd%'").count(), 0)
 
 # %% [markdown]
 # An empty month reconciles to zero, a month that was never ingested is one clear error,

@@ -2,8 +2,10 @@
 # # The lakehouse run
 # > Bronze, silver and gold for a range of months, with the counts that reconcile.
 #
-# This is the lakehouse half of the main job: land the files, then for each month
-# ingest it into bronze, refine it into silver and build its gold. Each step is the
+# This is the lakehouse half of the main job: land the files, check every one of them
+# against [the landing contract](10_contract.ipynb) (before Spark starts: a bad file is
+# refused in a second, not after a minute of work), then for each month ingest it into
+# bronze, refine it into silver, build its gold and check its volume. Each step is the
 # stage notebook's own function, so running a range here and running the stage
 # notebooks one by one (as the job graph does) write the same tables.
 
@@ -17,16 +19,23 @@ from __future__ import annotations
 import time
 
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from dbxml.bronze import ingest_dimensions, ingest_month
+from dbxml.catalog import table_name
 from dbxml.config import DbxmlError, Target
+from dbxml.contract import CONTRACTS, ContractError, FileCheck, check_file
 from dbxml.gold import build_month
+from dbxml.quality import VOLUME, volume_finding
 from dbxml.silver import refine_dimensions, refine_month
-from dbxml.sources import check_month, land_source_files, months_between
+from dbxml.sources import DIMENSIONS, check_month, land_source_files, landed_drop, months_between
+from dbxml.tables import Column, TableSpec, replace_rows
 
 # %%
 #| hide
 from fastcore.test import test_eq, test_fail
+
+from dbxml.sources import flights_file
 
 from dbxml.config import scratch_target
 from dbxml.spark import get_spark
@@ -51,51 +60,154 @@ test_fail(lambda: parse_months("2013-12..2013-01"), contains="is empty")
 test_fail(lambda: parse_months("2013-13"), contains="YYYY-MM")
 
 
+# %% [markdown]
+# ## Checking the landing zone, before Spark
+#
+# `check_landing` lands what is missing, then checks every file the run will read: the
+# four dimensions and each month's flights. Every file that breaks the contract is one
+# line of the error, and nothing is ingested: a run over a range of months starts only
+# when all of them can be read.
+
+# %%
+#| export
+def check_landing(target: Target,
+                  months: list[str],  # the months the run will build
+                 ) -> dict[str, FileCheck]:
+    "Land missing files and check every file of the run against its contract; a `ContractError` lists each bad one."
+    land_source_files(target)
+    wanted = [(name, name, None) for name in DIMENSIONS] + [(month, "flights", month) for month in months]
+    checks, problems = {}, []
+    for key, source, month in wanted:
+        try:
+            checks[key] = check_file(landed_drop(target, source, month), CONTRACTS[source])
+        except ContractError as error:
+            problems.append(str(error))
+    if problems:
+        raise ContractError("\n".join(problems) + "\nNothing was ingested: fix the file(s) above, then run again.")
+    return checks
+
+
+# %%
+scratch = scratch_target()
+land_source_files(scratch)
+test_eq(check_landing(scratch, ["2013-01"])["2013-01"].lines, 27_004)
+bad = flights_file(scratch, "2014-03")
+bad.write_bytes(b"year,month\n2014,3\x00\n")
+try:
+    check_landing(scratch, ["2013-01", "2014-03"])
+    raise AssertionError("the bad file was accepted")
+except ContractError as error:
+    message = str(error)
+print(message)
+assert "2014-03.csv: line 2, byte 17: a NUL byte" in message and message.endswith("Nothing was ingested: fix the file(s) above, then run again.")
+bad.unlink()
+
+# %% [markdown]
+# ## A month's volume
+#
+# After a month is built, its number of delivered records is compared with the months
+# before it (the rule is `dbxml.quality.VOLUME`). The outcome is a row of the
+# `data_quality` table, which keeps one row per check and batch, and is written only when
+# it changes, so an unchanged rerun adds no Delta version.
+
+# %%
+#| export
+DATA_QUALITY_SPEC = TableSpec(
+    "data_quality", "Checks of whole batches (a month's volume): one row per check and batch, the latest outcome.",
+    (Column("check_name", "STRING", "The check, e.g. volume.", nullable=False),
+     Column("source_table", "STRING", "The table checked.", nullable=False),
+     Column("batch", "STRING", "The batch checked, e.g. a month.", nullable=False),
+     Column("status", "STRING", "ok, warn (the run went on) or fail (the task failed).", nullable=False),
+     Column("finding", "STRING", "What was found: ok, empty or short."),
+     Column("observed", "BIGINT", "The batch's records."),
+     Column("expected_min", "BIGINT", "The fewest records that pass."),
+     Column("message", "STRING", "The finding in words."),
+     Column("checked_at", "TIMESTAMP", "When the outcome was recorded.")))
+
+def check_volume(spark: SparkSession, target: Target,
+                 month: str,  # `YYYY-MM`, already in bronze
+                 on_breach: str = VOLUME.on_breach,  # `warn` or `fail`: the status of an empty or short month
+                ) -> dict:
+    "Compare the month's bronze records with the months before it; record the outcome in `data_quality`."
+    if on_breach not in ("warn", "fail"):
+        raise DbxmlError(f"on_breach must be warn or fail, not {on_breach!r}")
+    bronze = table_name(target, "bronze_flights").on(target)
+    per_batch = dict(spark.table(bronze).where(F.col("_batch") <= month).groupBy("_batch").count().collect())
+    before = [per_batch[batch] for batch in sorted(per_batch) if batch < month]
+    finding, expected_min, message = volume_finding(per_batch.get(month, 0), before)
+    outcome = {"check_name": "volume", "source_table": "bronze_flights", "batch": month,
+               "status": "ok" if finding == "ok" else on_breach, "finding": finding,
+               "observed": per_batch.get(month, 0), "expected_min": expected_min, "message": f"{month} {message}"}
+    name = table_name(target, DATA_QUALITY_SPEC.table).on(target)
+    where = f"check_name = 'volume' AND batch = '{month}'"
+    recorded = spark.table(name).where(where).drop("checked_at").collect() if spark.catalog.tableExists(name) else []
+    if [row.asDict() for row in recorded] != [outcome]:
+        frame = spark.createDataFrame([outcome]).withColumn("checked_at", F.current_timestamp())
+        replace_rows(frame, name, DATA_QUALITY_SPEC, where, note={"stage": "data_quality", "batch": month})
+    return outcome
+
+
+# %% [markdown]
+# ## Running months
+
 # %%
 #| export
 def run_month(spark: SparkSession, target: Target,
               month: str,  # `YYYY-MM`
+              on_breach: str = VOLUME.on_breach,  # what an empty or short month is: `warn` or `fail`
              ) -> dict:
-    "Bronze, silver and gold for one month (the dimensions must be refined); returns counts and seconds per stage."
+    "Bronze, silver, gold and the volume check for one month (the dimensions must be refined); counts and seconds."
     started = time.perf_counter()
     bronze = ingest_month(spark, target, month)
     after_bronze = time.perf_counter()
     silver = refine_month(spark, target, month)
     after_silver = time.perf_counter()
     gold = build_month(spark, target, month)
+    volume = check_volume(spark, target, month, on_breach)
     done = time.perf_counter()
+    if volume["status"] == "fail":
+        raise DbxmlError(f"{volume['message']}: the month is refused (the volume rule's on_breach is fail). "
+                         "Land the month's complete file and run it again.")
+    written = bronze["written"] or silver["written"] or gold["written"]
     return {"month": month, "bronze": bronze["rows"], "silver": silver["silver"], "quarantined": silver["quarantined"],
-            "features": gold["features"], "mart_rows": gold["mart_rows"],
+            "features": gold["features"], "mart_rows": gold["mart_rows"], "volume": volume["finding"],
+            "state": "written" if written else "unchanged", "warning": volume["message"] if volume["status"] == "warn" else "",
             "bronze_s": after_bronze - started, "silver_s": after_silver - after_bronze, "gold_s": done - after_silver}
 
 def run_lakehouse(spark: SparkSession, target: Target,
                   months: list[str],  # e.g. `parse_months("2013-01..2013-12")`
                   progress=print,  # called with a line after each step; None for silence
+                  on_breach: str = VOLUME.on_breach,  # what an empty or short month is: `warn` or `fail`
                  ) -> list[dict]:
-    "Land the files, refresh the dimensions, then run each month; returns one row of counts per month."
+    "Land and check the files, refresh the dimensions, then run each month; returns one row of counts per month."
     say = progress or (lambda line: None)
-    land_source_files(target)
+    check_landing(target, months)
     ingest_dimensions(spark, target)
     for counts in refine_dimensions(spark, target):
         say(f"silver_{counts['source']}: {counts['silver']} rows, {counts['quarantined']} quarantined")
     rows = []
     for month in months:
-        rows.append(run_month(spark, target, month))
+        rows.append(run_month(spark, target, month, on_breach))
         say(format_counts(rows[-1:], header=not rows[:-1], total=False))
+        if rows[-1]["warning"]:
+            say(f"WARNING: {rows[-1]['warning']}")
     return rows
+
+COUNT_COLUMNS = ["month", "bronze", "silver", "quarantined", "features", "mart_rows", "volume", "state",
+                 "bronze_s", "silver_s", "gold_s"]
 
 def format_counts(rows: list[dict],  # `run_month` results
                   header: bool = True,  # start with the column names
                   total: bool = True,  # end with a total line
                  ) -> str:
     "The counts as an aligned text table."
-    columns = ["month", "bronze", "silver", "quarantined", "features", "mart_rows", "bronze_s", "silver_s", "gold_s"]
     def line(values):
         return "  ".join(f"{value:>11.1f}" if isinstance(value, float) else f"{value!s:>11}" for value in values)
-    lines = [line(columns)] if header else []
-    lines += [line([row[column] for column in columns]) for row in rows]
+    lines = [line(COUNT_COLUMNS)] if header else []
+    lines += [line([row[column] for column in COUNT_COLUMNS]) for row in rows]
     if total and rows:
-        lines.append(line(["total", *[sum(row[column] for row in rows) for column in columns[1:]]]))
+        lines.append(line(["total", *[sum(row[column] for row in rows) if isinstance(rows[0][column], (int, float))
+                                      else "" for column in COUNT_COLUMNS[1:]]]))
     return "\n".join(lines)
 
 
@@ -103,12 +215,41 @@ def format_counts(rows: list[dict],  # `run_month` results
 # Two months on the scratch lakehouse; every month reconciles (the stages raise if not):
 
 # %%
-scratch = scratch_target()
 spark = get_spark(scratch)
 rows = run_lakehouse(spark, scratch, parse_months("2013-01..2013-02"))
-test_eq([(row["month"], row["bronze"]) for row in rows], [("2013-01", 27_004), ("2013-02", 24_951)])
+test_eq([(row["month"], row["bronze"], row["volume"], row["state"]) for row in rows],
+        [("2013-01", 27_004, "ok", "written"), ("2013-02", 24_951, "ok", "written")])
 assert all(row["bronze"] == row["silver"] + row["quarantined"] and row["features"] == row["silver"] for row in rows)
 print(format_counts(rows))
+
+# %% [markdown]
+# Running them again changes nothing and says so: no table gets a new Delta version.
+
+# %%
+def versions():
+    "The Delta version of every table of the scratch lakehouse."
+    schema = table_name(scratch, "x").on(scratch).rsplit(".", 1)[0]
+    return {row["tableName"]: spark.sql(f"DESCRIBE HISTORY {schema}.{row['tableName']} LIMIT 1").first()["version"]
+            for row in spark.sql(f"SHOW TABLES IN {schema}").collect() if not row["isTemporary"]}
+
+before = versions()
+again = run_lakehouse(spark, scratch, parse_months("2013-01..2013-02"), progress=None)
+test_eq([row["state"] for row in again], ["unchanged", "unchanged"])
+test_eq(versions(), before)
+
+# %% [markdown]
+# A month delivered with only its header is built (empty) with a warning, and recorded
+# as such; with `on_breach="fail"` the same month fails the run:
+
+# %%
+empty = flights_file(scratch, "2013-03")
+empty.write_text(empty.read_text().splitlines()[0] + "\n")
+warned = run_lakehouse(spark, scratch, ["2013-03"], progress=print)[0]
+test_eq((warned["volume"], warned["warning"]), ("empty", "2013-03 has no records at all"))
+quality = spark.table(table_name(scratch, "data_quality").on(scratch)).where("batch = '2013-03'").first()
+test_eq((quality["status"], quality["finding"], quality["expected_min"]), ("warn", "empty", 12_988))
+test_fail(lambda: run_lakehouse(spark, scratch, ["2013-03"], progress=None, on_breach="fail"),
+          contains="2013-03 has no records at all: the month is refused")
 
 # %% [markdown]
 # ## As a job task

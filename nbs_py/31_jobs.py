@@ -226,6 +226,8 @@ test_eq(job.task("lakehouse").parameters, {"target_name": "local", "month": "{{j
 assert job.task("lakehouse").notebook.is_file()
 test_eq(job.task("train").depends_on, (Dependency("retrain_needed", "true"),))
 test_eq(job.task("retrain_needed").condition, ("{{tasks.monitor.values.retrain}}", "EQUAL_TO", "true"))
+test_eq(job.task("month_complete").condition, ("{{tasks.lakehouse.values.volume}}", "EQUAL_TO", "ok"))
+test_eq(job.task("score").depends_on, (Dependency("month_complete", "true"),))  # an empty or short month stops here
 test_fail(lambda: load_job("nightly", local), contains="no job 'nightly' in the bundle; its jobs are:")
 
 
@@ -260,7 +262,7 @@ def task_order(job: Job) -> list[Task]:
 
 # %%
 test_eq([task.key for task in task_order(job)],
-        ["lakehouse", "score", "monitor", "retrain_needed", "train", "promote"])
+        ["lakehouse", "month_complete", "score", "monitor", "retrain_needed", "train", "promote"])
 looped = Job("loop", "loop", {}, (Task("a", (Dependency("b"),)), Task("b", (Dependency("a"),))))
 test_fail(lambda: task_order(looped), contains="in a cycle")
 

@@ -33,14 +33,20 @@
 # for the year on 2 cores from a fresh clone, the first fetch of Delta's jars included;
 # one JVM; all its processes together peaked at 7.1 GB of summed resident memory):
 #
-# 1. `lakehouse`: the month's files land, are ingested into bronze, refined into silver
-#    (typed, joined, checked, with a quarantine) and built into the gold marts and the
-#    model's feature table, with reconciled counts;
-# 2. `score`: the champion model scores the month's flights through Spark;
-# 3. `monitor`: drift and performance against the champion's training data decide
+# 1. `lakehouse`: the month's files land and are checked in full against the landing
+#    contract before Spark starts (UTF-8, header, line endings, no NUL bytes, archives:
+#    a `.csv`, `.csv.gz` or `.zip` drop; a bad file is refused in one line, nothing
+#    ingested). They are then ingested into bronze, refined into silver (typed, joined,
+#    checked, with a quarantine that keeps an undecodable line's exact bytes) and built
+#    into the gold marts and the model's feature table, with reconciled counts. A month
+#    whose inputs are unchanged writes nothing and says `unchanged`; an empty or short
+#    month is recorded in `data_quality` and warns (or fails, by the volume rule);
+# 2. `month_complete`: a condition task; only a complete month goes on;
+# 3. `score`: the champion model scores the month's flights through Spark;
+# 4. `monitor`: drift and performance against the champion's training data decide
 #    whether to retrain (task value `retrain`);
-# 4. `retrain_needed`: a condition task on that value;
-# 5. `train` and `promote`: a challenger is trained on the months before, validated
+# 5. `retrain_needed`: a condition task on that value;
+# 6. `train` and `promote`: a challenger is trained on the months before, validated
 #    against the champion on this month and promoted only if it passes (the first month
 #    with history trains the first model).
 #

@@ -88,3 +88,4 @@ def test_papermill_runs_the_lakehouse_task_notebook_by_hand_with_a_month_paramet
     assert result.returncode == 0, result.stderr[-3000:]
     values = task_values(json.loads(output.read_text()))
     assert (values["bronze"], values["silver"] + values["quarantined"]) == (28834, 28834)
+    assert (values["volume"], values["state"]) == ("ok", "written")  # the month_complete condition reads volume

@@ -182,6 +182,7 @@ def test_the_monthly_job_runs_every_task_type_on_one_jvm_with_workers_on_the_pro
     assert len(four_months["javas"]) == 1, four_months["javas"]
     rows = summary_rows(four_months["stdout"])
     assert "EXCLUDED" in rows["2013-01", "train"] and "no earlier month to learn from" in rows["2013-01", "monitor"]
+    assert all("outcome true" in rows[month, "month_complete"] for month in ("2013-01", "2013-02", "2013-03", "2013-04"))
     assert "retrain true (first model)" in rows["2013-02", "monitor"]
     assert "SUCCESS" in rows["2013-02", "promote"] and "promoted True" in rows["2013-02", "promote"]
     # the champion scores March and April through Spark's Python workers
@@ -212,7 +213,7 @@ def test_every_executed_notebook_is_kept_and_logged_to_mlflow(four_months):
     assert "notebooks/promote.ipynb" in artifacts and second.info.status == "FINISHED"
     assert second.info.artifact_uri.startswith((four_months["home"] / "mlartifacts").as_uri())
     summary = mlflow.artifacts.load_dict(f"runs:/{second.info.run_id}/summary.json")
-    assert [row["status"] for row in summary["tasks"]] == ["SUCCESS"] * 6
+    assert [row["status"] for row in summary["tasks"]] == ["SUCCESS"] * 7
 
 
 # --- Spark's Python workers run the project's interpreter, not the first python3 on PATH ---

@@ -8,11 +8,15 @@
 # locally under `dbxml run` (papermill) and on Databricks as a task of the bundle's
 # `monthly` job (`resources/monthly_job.yml`). Every step is safe to rerun: files land
 # atomically, a bronze batch that is already there is not written again, and silver
-# and gold replace the month.
+# and gold replace the month, or write nothing when its inputs are unchanged. A month
+# whose files break the landing contract is refused before Spark starts; an empty or
+# short month sets the task value `volume` (`empty`, `short`; else `ok`), which the job
+# graph reads (the `month_complete` condition), or fails the task when the volume rule
+# says `fail`.
 
 # %%
 from dbxml.config import load_target
-from dbxml.lakehouse import run_lakehouse
+from dbxml.lakehouse import check_landing, run_lakehouse
 from dbxml.params import job_parameters, set_task_values
 from dbxml.spark import get_spark
 
@@ -26,6 +30,8 @@ params = job_parameters(target_name=target_name, month=month)
 # %%
 #| job
 target = load_target(params["target_name"])
+check_landing(target, [params["month"]])  # every file the month needs, before Spark starts
 counts = run_lakehouse(get_spark(target), target, [params["month"]])[0]
 set_task_values(rows=counts["features"], bronze=counts["bronze"], silver=counts["silver"],
-                quarantined=counts["quarantined"], mart_rows=counts["mart_rows"])
+                quarantined=counts["quarantined"], mart_rows=counts["mart_rows"], volume=counts["volume"],
+                state=counts["state"])
