@@ -382,6 +382,7 @@ test_fail(lambda: check_file(folder / "all-latin.csv", airlines),
           contains="line 2, byte 19: more than 10 lines are not valid utf-8, the first here")
 test_eq(len(check_file(folder / "all-latin.csv", Contract(airlines.columns, encoding="latin-1")).undecodable), 0)
 
+
 # %% [markdown]
 # Each way a file breaks the contract is one line naming the file, the line, the byte
 # offset and the remedy:

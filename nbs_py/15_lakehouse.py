@@ -35,6 +35,7 @@ from dbxml.tables import Column, TableSpec, replace_rows
 #| hide
 from fastcore.test import test_eq, test_fail
 
+from dbxml.contract import RAW_COLUMNS
 from dbxml.sources import flights_file
 
 from dbxml.config import scratch_target
@@ -92,14 +93,15 @@ scratch = scratch_target()
 land_source_files(scratch)
 test_eq(check_landing(scratch, ["2013-01"])["2013-01"].lines, 27_004)
 bad = flights_file(scratch, "2014-03")
-bad.write_bytes(b"year,month\n2014,3\x00\n")
+header = ",".join(RAW_COLUMNS["flights"]).encode()
+bad.write_bytes(header + b"\n2014,3\x00\n")
 try:
     check_landing(scratch, ["2013-01", "2014-03"])
     raise AssertionError("the bad file was accepted")
 except ContractError as error:
     message = str(error)
 print(message)
-assert "2014-03.csv: line 2, byte 17: a NUL byte" in message and message.endswith("Nothing was ingested: fix the file(s) above, then run again.")
+assert f"2014-03.csv: line 2, byte {len(header) + 7}: a NUL byte" in message and message.endswith("Nothing was ingested: fix the file(s) above, then run again.")
 bad.unlink()
 
 # %% [markdown]
