@@ -14,12 +14,12 @@ import sys
 import threading
 from pathlib import Path
 
-from .config import DbxmlError, load_target, target_values
+from .config import DbxmlError, Target, load_target, target_values
 
 # %% auto #0
 __all__ = ['SUPPORTED_PYTHONS', 'MIN_FREE_DISK_GB', 'show_target', 'check_python', 'databricks_identity', 'check_free_disk',
-           'describe_jars_cache', 'doctor', 'smoke', 'lakehouse', 'machine_learning', 'run_job_command', 'mlflow_ui',
-           'check', 'spark_server', 'parser', 'main']
+           'describe_jars_cache', 'doctor', 'smoke', 'lakehouse', 'machine_learning', 'check_months_landed',
+           'run_job_command', 'mlflow_ui', 'check', 'spark_server', 'parser', 'main']
 
 # %% ../nbs/05_cli.ipynb #cb3d9f8c
 def show_target(args: argparse.Namespace) -> int:
@@ -142,15 +142,25 @@ def machine_learning(args: argparse.Namespace) -> int:
     return 0
 
 # %% ../nbs/05_cli.ipynb #fc505c82
+def check_months_landed(target: Target,
+                        months: str,  # the run's `month` parameter: a month or a range
+                       ) -> None:
+    "Check every file of the months against the landing contract before any task starts (a bad month is the task's)."
+    from dbxml.lakehouse import check_landing, parse_months
+    try:
+        wanted = parse_months(months)
+    except DbxmlError:
+        return  # not a month: the lakehouse task refuses it, naming its cell, like any task failure
+    check_landing(target, wanted)
+
 def run_job_command(args: argparse.Namespace) -> int:
     "`dbxml run`: run a job of the bundle locally, for a month or a range of months."
     from dbxml.runner import Progress, parse_assignments, run_job, summary_table
 
     target = load_target(args.target)
     parameters = parse_assignments(args.parameter)
-    if args.job == "monthly" and target.is_local and "month" in parameters:
-        from dbxml.lakehouse import check_landing, parse_months
-        check_landing(target, parse_months(parameters["month"]))  # every month's files, before any task starts
+    if args.job == "monthly" and target.is_local:
+        check_months_landed(target, parameters.get("month", ""))
     outcome = run_job(target, args.job, parameters, Progress())
     print(f"\n{summary_table(outcome.results)}\n")
     print(f"executed notebooks: {outcome.folder}")

@@ -24,7 +24,7 @@ import sys
 import threading
 from pathlib import Path
 
-from dbxml.config import DbxmlError, load_target, target_values
+from dbxml.config import DbxmlError, Target, load_target, target_values
 
 # %%
 #| hide
@@ -188,15 +188,25 @@ def machine_learning(args: argparse.Namespace) -> int:
 
 # %%
 #| export
+def check_months_landed(target: Target,
+                        months: str,  # the run's `month` parameter: a month or a range
+                       ) -> None:
+    "Check every file of the months against the landing contract before any task starts (a bad month is the task's)."
+    from dbxml.lakehouse import check_landing, parse_months
+    try:
+        wanted = parse_months(months)
+    except DbxmlError:
+        return  # not a month: the lakehouse task refuses it, naming its cell, like any task failure
+    check_landing(target, wanted)
+
 def run_job_command(args: argparse.Namespace) -> int:
     "`dbxml run`: run a job of the bundle locally, for a month or a range of months."
     from dbxml.runner import Progress, parse_assignments, run_job, summary_table
 
     target = load_target(args.target)
     parameters = parse_assignments(args.parameter)
-    if args.job == "monthly" and target.is_local and "month" in parameters:
-        from dbxml.lakehouse import check_landing, parse_months
-        check_landing(target, parse_months(parameters["month"]))  # every month's files, before any task starts
+    if args.job == "monthly" and target.is_local:
+        check_months_landed(target, parameters.get("month", ""))
     outcome = run_job(target, args.job, parameters, Progress())
     print(f"\n{summary_table(outcome.results)}\n")
     print(f"executed notebooks: {outcome.folder}")

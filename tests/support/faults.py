@@ -1,8 +1,9 @@
 """Generated faults for the lakehouse's input, and an independent reader of what became of every line.
 
 A case is one month's flights file: a clean base (real February 2013 lines, moved to a year of
-their own so every case is its own batch) with one fault injected at the start, the middle or the
-end. Record faults must leave every other line alone and send the faulty line to quarantine under
+their own so every case is its own batch) with one kind of fault injected at the start, the middle
+and the end (record faults: three faulty lines in one file, each accounted for on its own), or at
+one of them (contract faults: the file is refused at the first). Record faults must leave every other line alone and send the faulty line to quarantine under
 its rule; contract faults must refuse the whole month. The reader uses delta-rs, not Spark.
 """
 from __future__ import annotations
@@ -70,12 +71,12 @@ def at(position: str, count: int) -> int:
     return {"start": 0, "middle": count // 2, "end": count - 1}[position]
 
 
-def with_record_fault(header: str, lines: list[str], fault: str, position: str) -> tuple[bytes, int]:
-    "The file with `fault` injected into the line at `position`, and that line's index."
-    index = at(position, len(lines))
-    broken = RECORD_FAULTS[fault][1](lines[index])
-    return file_bytes(header, [*(line.encode() for line in lines[:index]), broken,
-                               *(line.encode() for line in lines[index + 1:])]), index
+def with_record_fault(header: str, lines: list[str], fault: str) -> tuple[bytes, dict[str, bytes]]:
+    "The file with `fault` injected into the lines at the start, the middle and the end; the faulty line per position."
+    broken = {position: RECORD_FAULTS[fault][1](lines[at(position, len(lines))]) for position in POSITIONS}
+    by_index = {at(position, len(lines)): line for position, line in broken.items()}
+    content = file_bytes(header, [by_index.get(index, line.encode()) for index, line in enumerate(lines)])
+    return content, {position: line.split(b"\n")[0] for position, line in broken.items()}
 
 
 # --- contract faults: the whole month is refused. (name, words the refusal contains, make the drop) ---
@@ -103,7 +104,8 @@ def _corrupt_zip(content: bytes, position: str) -> bytes:
     with zipfile.ZipFile(io.BytesIO(content)) as archive:
         member = archive.infolist()[0]
     start = member.header_offset + 30 + len(member.filename.encode()) + len(member.extra)
-    index = start + {"start": 0, "middle": member.compress_size // 2, "end": member.compress_size - 1}[position]
+    # the last byte of a deflate stream may be padding that changes nothing: "end" is a few bytes before it
+    index = start + {"start": 0, "middle": member.compress_size // 2, "end": member.compress_size - 8}[position]
     return content[:index] + bytes([content[index] ^ 0xFF]) + content[index + 1:]
 
 
