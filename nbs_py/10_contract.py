@@ -406,6 +406,8 @@ assert "is a zip archive, not text" in refusal((folder / "airlines.zip").read_by
 assert "is UTF-16 (byte order mark ff fe)" in refusal(good.decode().encode("utf-16"))
 assert "not the expected header (unexpected column(s) alliance)" in refusal(b"carrier,name,alliance\n9E,E,x\n")
 assert "the file is empty" in refusal(b"")
+test_fail(lambda: check_file(folder / "latin.csv", Contract(airlines.columns, max_bytes=16)),
+          contains="the drop is 37 bytes, over 16. Split it into smaller drops, or raise the source's max_bytes")
 assert "truncated or corrupt archive" in refusal(gzip.compress(good)[:-6], "airlines.csv.gz")
 assert "truncated or corrupt archive" in refusal((folder / "airlines.zip").read_bytes()[:40], "airlines.zip")
 for message in [refusal(b"carrier,name\n9E,End\x00eavor\n"), refusal(gzip.compress(good))]:

@@ -147,6 +147,15 @@ test_eq([(row["carrier"], row[CORRUPT_RECORD], row[RAW_BYTES]) for row in rows],
 test_eq(base64.b64decode(rows[1][RAW_BYTES]), b"ZZ,Caf\xe9 Air")
 assert not any(REPLACEMENT in str(value) for row in rows for value in row)
 
+# %% [markdown]
+# A source declared to send Latin-1 is read as Latin-1, so the same byte is an `é`:
+
+# %%
+latin1 = Contract(CONTRACTS["airlines"].columns, encoding="latin-1")
+test_eq(check_file(folder / "latin.csv", latin1).undecodable, [])
+test_eq([row["name"] for row in read_raw_csv(spark, folder / "latin.csv", latin1).collect()],
+        ["Endeavor Air Inc.", "Café Air"])
+
 
 # %% [markdown]
 # ## Ingesting
