@@ -16,7 +16,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from .catalog import ensure_schema, table_name
 from .config import DbxmlError, Target
-from .contract import CONTRACTS, REPLACEMENT, Contract, FileCheck, check_file
+from .contract import CONTRACTS, REPLACEMENT, Contract, FileCheck, check_file, spark_charset
 from .sources import DIMENSIONS, landed_drop
 from .tables import append_once, with_ingestion_metadata
 
@@ -54,7 +54,7 @@ def read_raw_csv(spark: SparkSession,
     schema = StructType([StructField(column, StringType()) for column in contract.columns]
                         + [StructField(CORRUPT_RECORD, StringType())])
     return spark.read.csv(str(readable_path(path)), header=True, schema=schema, mode="PERMISSIVE",
-                          columnNameOfCorruptRecord=CORRUPT_RECORD, encoding=contract.encoding)
+                          columnNameOfCorruptRecord=CORRUPT_RECORD, encoding=spark_charset(contract.encoding))
 
 # %% ../nbs/11_bronze.ipynb #fab89508
 def with_undecodable_lines(spark: SparkSession,

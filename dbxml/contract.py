@@ -20,9 +20,9 @@ from typing import BinaryIO
 from .config import DbxmlError
 
 # %% auto #0
-__all__ = ['RAW_COLUMNS', 'CONTRACTS', 'DROP_SUFFIXES', 'SIGNATURES', 'BYTE_ORDER_MARKS', 'REPLACEMENT', 'BLOCK_BYTES',
-           'Contract', 'ContractError', 'drop_candidates', 'find_drop', 'sniff', 'open_drop', 'FileCheck',
-           'header_difference', 'check_file']
+__all__ = ['RAW_COLUMNS', 'SPARK_CHARSETS', 'CONTRACTS', 'DROP_SUFFIXES', 'SIGNATURES', 'BYTE_ORDER_MARKS', 'REPLACEMENT',
+           'BLOCK_BYTES', 'ContractError', 'Contract', 'spark_charset', 'drop_candidates', 'find_drop', 'sniff',
+           'open_drop', 'FileCheck', 'header_difference', 'check_file']
 
 # %% ../nbs/10_contract.ipynb #8b6c76d4
 RAW_COLUMNS = {
@@ -37,6 +37,9 @@ RAW_COLUMNS = {
 }
 
 # %% ../nbs/10_contract.ipynb #8c57cf0c
+class ContractError(DbxmlError):
+    "A landed file breaks the landing contract; the message names the file, where, and what to do."
+
 @dataclass(frozen=True)
 class Contract:
     "What every landed file of one source must be."
@@ -45,10 +48,23 @@ class Contract:
     max_bytes: int = 2 * 1024**3  # a bigger file is refused (of the drop, and of its decompressed CSV)
     max_undecodable_lines: int = 10  # more than this many and the file is in another encoding: refused
 
-CONTRACTS = {source: Contract(tuple(columns)) for source, columns in RAW_COLUMNS.items()}
+    def __post_init__(self):
+        "Refuse an encoding that Spark's CSV reader cannot read (the file would be checked, then misread)."
+        if spark_charset(self.encoding) is None:
+            raise ContractError(f"encoding {self.encoding!r}: Spark's CSV reader takes only "
+                                f"{', '.join(sorted(set(SPARK_CHARSETS.values())))}; convert the source's files to one")
 
-class ContractError(DbxmlError):
-    "A landed file breaks the landing contract; the message names the file, where, and what to do."
+SPARK_CHARSETS = {"utf-8": "utf-8", "iso8859-1": "iso-8859-1", "ascii": "us-ascii", "utf-16": "utf-16",
+                  "utf-16-be": "utf-16be", "utf-16-le": "utf-16le", "utf-32": "utf-32"}  # Python's name -> Spark's
+
+def spark_charset(encoding: str) -> str | None:
+    "The name Spark's CSV reader knows `encoding` by (e.g. `latin-1` is `iso-8859-1`); None if it reads no such."
+    try:
+        return SPARK_CHARSETS.get(codecs.lookup(encoding).name)
+    except LookupError:
+        return None
+
+CONTRACTS = {source: Contract(tuple(columns)) for source, columns in RAW_COLUMNS.items()}
 
 # %% ../nbs/10_contract.ipynb #163b27f7
 DROP_SUFFIXES = (".csv", ".csv.gz", ".zip")

@@ -78,6 +78,9 @@ RAW_COLUMNS = {
 
 # %%
 #| export
+class ContractError(DbxmlError):
+    "A landed file breaks the landing contract; the message names the file, where, and what to do."
+
 @dataclass(frozen=True)
 class Contract:
     "What every landed file of one source must be."
@@ -86,10 +89,23 @@ class Contract:
     max_bytes: int = 2 * 1024**3  # a bigger file is refused (of the drop, and of its decompressed CSV)
     max_undecodable_lines: int = 10  # more than this many and the file is in another encoding: refused
 
-CONTRACTS = {source: Contract(tuple(columns)) for source, columns in RAW_COLUMNS.items()}
+    def __post_init__(self):
+        "Refuse an encoding that Spark's CSV reader cannot read (the file would be checked, then misread)."
+        if spark_charset(self.encoding) is None:
+            raise ContractError(f"encoding {self.encoding!r}: Spark's CSV reader takes only "
+                                f"{', '.join(sorted(set(SPARK_CHARSETS.values())))}; convert the source's files to one")
 
-class ContractError(DbxmlError):
-    "A landed file breaks the landing contract; the message names the file, where, and what to do."
+SPARK_CHARSETS = {"utf-8": "utf-8", "iso8859-1": "iso-8859-1", "ascii": "us-ascii", "utf-16": "utf-16",
+                  "utf-16-be": "utf-16be", "utf-16-le": "utf-16le", "utf-32": "utf-32"}  # Python's name -> Spark's
+
+def spark_charset(encoding: str) -> str | None:
+    "The name Spark's CSV reader knows `encoding` by (e.g. `latin-1` is `iso-8859-1`); None if it reads no such."
+    try:
+        return SPARK_CHARSETS.get(codecs.lookup(encoding).name)
+    except LookupError:
+        return None
+
+CONTRACTS = {source: Contract(tuple(columns)) for source, columns in RAW_COLUMNS.items()}
 
 
 # %% [markdown]
@@ -381,6 +397,8 @@ test_eq(check_file(folder / "replaced.csv", airlines).undecodable, [(2, "ZZ,Caf\
 test_fail(lambda: check_file(folder / "all-latin.csv", airlines),
           contains="line 2, byte 19: more than 10 lines are not valid utf-8, the first here")
 test_eq(len(check_file(folder / "all-latin.csv", Contract(airlines.columns, encoding="latin-1")).undecodable), 0)
+test_eq(spark_charset("latin-1"), "iso-8859-1")
+test_fail(lambda: Contract(airlines.columns, encoding="cp1252"), contains="Spark's CSV reader takes only")
 
 
 # %% [markdown]

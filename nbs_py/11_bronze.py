@@ -39,7 +39,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from dbxml.catalog import ensure_schema, table_name
 from dbxml.config import DbxmlError, Target
-from dbxml.contract import CONTRACTS, REPLACEMENT, Contract, FileCheck, check_file
+from dbxml.contract import CONTRACTS, REPLACEMENT, Contract, FileCheck, check_file, spark_charset
 from dbxml.sources import DIMENSIONS, landed_drop
 from dbxml.tables import append_once, with_ingestion_metadata
 
@@ -94,7 +94,7 @@ def read_raw_csv(spark: SparkSession,
     schema = StructType([StructField(column, StringType()) for column in contract.columns]
                         + [StructField(CORRUPT_RECORD, StringType())])
     return spark.read.csv(str(readable_path(path)), header=True, schema=schema, mode="PERMISSIVE",
-                          columnNameOfCorruptRecord=CORRUPT_RECORD, encoding=contract.encoding)
+                          columnNameOfCorruptRecord=CORRUPT_RECORD, encoding=spark_charset(contract.encoding))
 
 
 # %%
