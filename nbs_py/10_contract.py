@@ -107,7 +107,6 @@ def spark_charset(encoding: str) -> str | None:
 
 CONTRACTS = {source: Contract(tuple(columns)) for source, columns in RAW_COLUMNS.items()}
 
-
 # %% [markdown]
 # ## Drops: plain, gzip or zip
 #

@@ -340,6 +340,7 @@ test_eq(volume_finding(0, [27_004])[0], "empty")
 test_eq(volume_finding(9_000, [27_004, 24_951, 28_834])[:2], ("short", 13_464))
 test_eq(volume_finding(24_000, [27_004, 24_951, 28_834])[0], "ok")
 
+
 # %% [markdown]
 # ## Applying the rules
 #

@@ -224,6 +224,7 @@ test_eq([(row["month"], row["bronze"], row["volume"]) for row in rows],
 assert all(row["bronze"] == row["silver"] + row["quarantined"] and row["features"] == row["silver"] for row in rows)
 print(format_counts(rows))
 
+
 # %% [markdown]
 # Running them again changes nothing and says so: no table gets a new Delta version.
 

@@ -285,7 +285,7 @@ def test_a_classic_graph_that_drifts_is_caught():
     classic["tasks"][-1]["notebook_task"]["base_parameters"]["why"] = "manual"
     assert graph(classic) != graph(serverless)
     classic = copy.deepcopy(jobs["monthly_classic"][1])
-    classic["tasks"][3]["condition_task"]["right"] = "false"
+    next(task for task in classic["tasks"] if task["task_key"] == "retrain_needed")["condition_task"]["right"] = "false"
     assert graph(classic) != graph(serverless)
 
 
