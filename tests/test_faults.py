@@ -44,7 +44,10 @@ def drop(target, year, parts):
 
 @pytest.fixture(scope="module")
 def lakehouse(tmp_path_factory):
-    "A local lakehouse that ran every record-fault case and good drop as a month of its own."
+    """A local lakehouse that ran every record-fault case and good drop as a month of its own.
+
+    Its Spark session runs in this process, so it is stopped at the end: pyspark refuses to start a Spark Connect
+    session in a process that holds a classic one, and later test modules do that."""
     home = tmp_path_factory.mktemp("faults") / "home"
     target = with_overrides(load_target("local", environ={}), home=home)
     land_source_files(target)
@@ -73,8 +76,9 @@ def lakehouse(tmp_path_factory):
     started = time.perf_counter()
     run_lakehouse(spark, target, [case["batch"] for case in cases], progress=None)
     seconds = time.perf_counter() - started
-    return {"target": target, "spark": spark, "header": header, "base": base, "cases": cases, "seconds": seconds,
-            "warehouse": home / "warehouse" / "local__flights.db"}
+    yield {"target": target, "spark": spark, "header": header, "base": base, "cases": cases, "seconds": seconds,
+           "warehouse": home / "warehouse" / "local__flights.db"}
+    spark.stop()
 
 
 def test_the_base_is_clean_and_big_enough(lakehouse):
