@@ -15,9 +15,9 @@ import yaml
 from .config import DbxmlError, Target, find_config, target_values
 
 # %% auto #0
-__all__ = ['BUNDLE_FILE', 'BUNDLE_REFERENCE', 'DYNAMIC_REFERENCE', 'COMPARISONS', 'bundle_root', 'read_yaml', 'bundle_files',
-           'bundle_variables', 'resolve_bundle_references', 'Dependency', 'Task', 'Job', 'parse_task', 'load_job',
-           'task_order', 'fill_references', 'as_number', 'condition_holds']
+__all__ = ['BUNDLE_FILE', 'BUNDLE_REFERENCE', 'RUN_IF', 'DYNAMIC_REFERENCE', 'COMPARISONS', 'bundle_root', 'read_yaml',
+           'bundle_files', 'bundle_variables', 'resolve_bundle_references', 'Dependency', 'Task', 'Job', 'parse_task',
+           'load_job', 'task_order', 'fill_references', 'as_number', 'condition_holds']
 
 # %% ../nbs/31_jobs.ipynb #4cce990d
 BUNDLE_FILE = "databricks.yml"
@@ -97,6 +97,7 @@ class Task:
     notebook: Path | None = None  # the notebook file (`.ipynb`)
     parameters: dict[str, str] = field(default_factory=dict)  # base parameters, `{{...}}` still in them
     condition: tuple[str, str, str] | None = None  # (left, op, right) of a condition task
+    run_if: str = "ALL_SUCCESS"  # when it runs, given its dependencies' states (`RUN_IF`)
 
 @dataclass(frozen=True)
 class Job:
@@ -111,19 +112,25 @@ class Job:
         return next(task for task in self.tasks if task.key == key)
 
 # %% ../nbs/31_jobs.ipynb #ddbf5202
+RUN_IF = ("ALL_SUCCESS", "NONE_FAILED", "ALL_DONE")  # the `run_if` values the local runner implements
+
 def parse_task(spec: dict, folder: Path, job: str) -> Task:
     "A `Task` from its bundle spec; notebook paths are relative to `folder`, the job file's folder."
     depends_on = tuple(Dependency(dep["task_key"], dep.get("outcome")) for dep in spec.get("depends_on", []))
+    run_if = spec.get("run_if", "ALL_SUCCESS")
+    if run_if not in RUN_IF:
+        raise DbxmlError(f"job {job}, task {spec['task_key']}: dbxml runs run_if {', '.join(RUN_IF)} locally, "
+                         f"not {run_if}.")
     if "notebook_task" in spec:
         notebook = (folder / spec["notebook_task"]["notebook_path"]).resolve()
         if notebook.suffix != ".ipynb":
             notebook = notebook.with_suffix(".ipynb")
         parameters = {name: str(value) for name, value in spec["notebook_task"].get("base_parameters", {}).items()}
-        return Task(spec["task_key"], depends_on, notebook=notebook, parameters=parameters)
+        return Task(spec["task_key"], depends_on, notebook=notebook, parameters=parameters, run_if=run_if)
     if "condition_task" in spec:
         condition = spec["condition_task"]
         return Task(spec["task_key"], depends_on, condition=(str(condition["left"]), condition["op"],
-                                                             str(condition["right"])))
+                                                             str(condition["right"])), run_if=run_if)
     kinds = sorted(key for key in spec if key.endswith("_task"))
     raise DbxmlError(f"job {job}, task {spec['task_key']}: dbxml runs notebook and condition tasks locally, "
                      f"not {', '.join(kinds) or 'a task with no type'}.")
@@ -176,10 +183,13 @@ DYNAMIC_REFERENCE = re.compile(r"\{\{\s*([a-zA-Z0-9_.]+)\s*\}\}")
 def fill_references(text: str,  # a parameter or condition operand
                     job_parameters: dict[str, str],  # this run's job parameters
                     values: dict[str, dict[str, str]],  # task key -> rendered task values so far
+                    run_id: str = "local",  # what `{{job.run_id}}` stands for (a local run has no job run id)
                    ) -> str:
-    "`text` with its `{{job.parameters.*}}` and `{{tasks.*.values.*}}` references filled in."
+    "`text` with its `{{job.parameters.*}}`, `{{tasks.*.values.*}}` and `{{job.run_id}}` references filled in."
     def replace(match):
         parts = match.group(1).split(".")
+        if parts == ["job", "run_id"]:
+            return run_id
         if parts[:2] == ["job", "parameters"] and len(parts) == 3 and parts[2] in job_parameters:
             return job_parameters[parts[2]]
         if len(parts) == 4 and parts[0] == "tasks" and parts[2] == "values" and parts[3] in values.get(parts[1], {}):

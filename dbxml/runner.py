@@ -27,13 +27,14 @@ from .jobs import Job, Task, bundle_root, condition_holds, fill_references, load
 from .lakehouse import parse_months
 from .params import coerce, render_value, task_values
 from .spark import connect_server
+from .watermark import NEXT
 
 # %% auto #0
 __all__ = ['WARM_IMPORTS', 'SUCCESS', 'FAILED', 'EXCLUDED', 'UPSTREAM_FAILED', 'RESULT_COLUMNS', 'QUIET_VALUES',
            'JOBS_EXPERIMENT', 'parse_assignments', 'planned_runs', 'notebook_defaults', 'task_parameters',
-           'runner_kernel', 'KernelPool', 'TaskResult', 'cell_summary', 'execute_notebook_task', 'blocked_by',
-           'run_graph', 'result_row', 'summary_table', 'Progress', 'log_run', 'JobRun', 'free_port', 'run_spark',
-           'run_job']
+           'runner_kernel', 'KernelPool', 'TaskResult', 'cell_summary', 'execute_notebook_task', 'dependency_state',
+           'blocked_by', 'run_graph', 'result_row', 'summary_table', 'Progress', 'log_run', 'JobRun', 'free_port',
+           'run_spark', 'run_job']
 
 # %% ../nbs/32_runner.ipynb #33bfebce
 def parse_assignments(pairs: list[str],  # `key=value` strings from the command line
@@ -172,16 +173,26 @@ def execute_notebook_task(task: Task, parameters: dict, output: Path, kernel: Ke
     return task_values(executed), ""
 
 # %% ../nbs/32_runner.ipynb #dd2abda3
+def dependency_state(dependency, results: dict[str, TaskResult]) -> str:
+    "`SUCCESS`, `FAILED` or `EXCLUDED`: what the task `dependency` names did, as the task after it sees it."
+    upstream = results[dependency.task_key]
+    if upstream.status in (FAILED, UPSTREAM_FAILED):
+        return FAILED
+    if upstream.status == EXCLUDED:
+        return EXCLUDED
+    if dependency.outcome is not None and upstream.values.get("outcome") != dependency.outcome:
+        return EXCLUDED  # a condition that said the other thing
+    return SUCCESS
+
 def blocked_by(task: Task, results: dict[str, TaskResult]) -> str | None:
     "Why `task` cannot run given the results so far (`UPSTREAM_FAILED` or `EXCLUDED`), or None if it can."
-    for dependency in task.depends_on:
-        upstream = results[dependency.task_key]
-        if upstream.status in (FAILED, UPSTREAM_FAILED):
-            return UPSTREAM_FAILED
-        if upstream.status == EXCLUDED:
-            return EXCLUDED
-        if dependency.outcome is not None and upstream.values.get("outcome") != dependency.outcome:
-            return EXCLUDED
+    states = [dependency_state(dependency, results) for dependency in task.depends_on]
+    if states and all(state == EXCLUDED for state in states):
+        return EXCLUDED
+    if FAILED in states and task.run_if != "ALL_DONE":
+        return UPSTREAM_FAILED
+    if EXCLUDED in states and task.run_if == "ALL_SUCCESS":
+        return EXCLUDED
     return None
 
 def run_graph(job: Job, job_parameters: dict[str, str],
@@ -224,7 +235,7 @@ def run_graph(job: Job, job_parameters: dict[str, str],
 
 # %% ../nbs/32_runner.ipynb #c5c30381
 RESULT_COLUMNS = ("run", "task", "status", "seconds", "rows", "model", "metrics")
-QUIET_VALUES = ("rows", "model_version", "reason", "outcome", "retrain")  # shown elsewhere in the row
+QUIET_VALUES = ("rows", "model_version", "reason", "outcome", "retrain", "month")  # shown elsewhere in the row
 
 def result_row(result: TaskResult) -> dict:
     "One row of the summary: what a task did, its rows, the model version it touched and its metrics."
@@ -357,6 +368,10 @@ def run_job(target: Target,  # a local target (`local` or `connect`)
                 label = plan.get("month", "")
                 run_folder = folder / label if label else folder
                 results = run_graph(job, plan, run_folder, pool, label, progress)
+                chosen = next((str(result.values["month"]) for result in results if result.values.get("month")), "")
+                if label == NEXT and chosen:  # a scheduled-style run: the summary names the month it processed
+                    for result in results:
+                        result.run = chosen
                 outcome.results += results
                 outcome.mlflow_runs.append(log_run(target, job, plan, results, run_folder))
                 if outcome.failed:

@@ -209,6 +209,9 @@ def run_job_command(args: argparse.Namespace) -> int:
         check_months_landed(target, parameters.get("month", ""))
     outcome = run_job(target, args.job, parameters, Progress())
     print(f"\n{summary_table(outcome.results)}\n")
+    if any(result.values.get("state") == "nothing new" for result in outcome.results):
+        print("nothing new: every month that has landed is processed (dbxml.watermark); land the next month's "
+              "file, or pass -p month=YYYY-MM to rebuild one.")
     print(f"executed notebooks: {outcome.folder}")
     print(f"MLflow: {len(outcome.mlflow_runs)} run(s) in experiment /Shared/dbxml/jobs; browse them with: dbxml ui")
     for failure in outcome.failed:
@@ -309,7 +312,8 @@ def parser() -> argparse.ArgumentParser:
     runner = add("run", run_job_command, "run a job of the bundle locally with papermill (the main job)")
     runner.add_argument("job", nargs="?", default="monthly", help="the job's key in the bundle (default: monthly)")
     runner.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE",
-                        help="a job parameter, e.g. -p month=2013-05 or -p month=2013-01..2013-12 (repeatable)")
+                        help="a job parameter, e.g. -p month=2013-05 or -p month=2013-01..2013-12 (repeatable); "
+                             "without a month, the oldest landed month not processed yet")
     viewer = add("ui", mlflow_ui, "open the MLflow UI over the local runs and model registry")
     viewer.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
     viewer.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")

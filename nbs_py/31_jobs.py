@@ -163,6 +163,7 @@ class Task:
     notebook: Path | None = None  # the notebook file (`.ipynb`)
     parameters: dict[str, str] = field(default_factory=dict)  # base parameters, `{{...}}` still in them
     condition: tuple[str, str, str] | None = None  # (left, op, right) of a condition task
+    run_if: str = "ALL_SUCCESS"  # when it runs, given its dependencies' states (`RUN_IF`)
 
 @dataclass(frozen=True)
 class Job:
@@ -179,19 +180,25 @@ class Job:
 
 # %%
 #| export
+RUN_IF = ("ALL_SUCCESS", "NONE_FAILED", "ALL_DONE")  # the `run_if` values the local runner implements
+
 def parse_task(spec: dict, folder: Path, job: str) -> Task:
     "A `Task` from its bundle spec; notebook paths are relative to `folder`, the job file's folder."
     depends_on = tuple(Dependency(dep["task_key"], dep.get("outcome")) for dep in spec.get("depends_on", []))
+    run_if = spec.get("run_if", "ALL_SUCCESS")
+    if run_if not in RUN_IF:
+        raise DbxmlError(f"job {job}, task {spec['task_key']}: dbxml runs run_if {', '.join(RUN_IF)} locally, "
+                         f"not {run_if}.")
     if "notebook_task" in spec:
         notebook = (folder / spec["notebook_task"]["notebook_path"]).resolve()
         if notebook.suffix != ".ipynb":
             notebook = notebook.with_suffix(".ipynb")
         parameters = {name: str(value) for name, value in spec["notebook_task"].get("base_parameters", {}).items()}
-        return Task(spec["task_key"], depends_on, notebook=notebook, parameters=parameters)
+        return Task(spec["task_key"], depends_on, notebook=notebook, parameters=parameters, run_if=run_if)
     if "condition_task" in spec:
         condition = spec["condition_task"]
         return Task(spec["task_key"], depends_on, condition=(str(condition["left"]), condition["op"],
-                                                             str(condition["right"])))
+                                                             str(condition["right"])), run_if=run_if)
     kinds = sorted(key for key in spec if key.endswith("_task"))
     raise DbxmlError(f"job {job}, task {spec['task_key']}: dbxml runs notebook and condition tasks locally, "
                      f"not {', '.join(kinds) or 'a task with no type'}.")
@@ -228,6 +235,9 @@ test_eq(job.task("train").depends_on, (Dependency("retrain_needed", "true"),))
 test_eq(job.task("retrain_needed").condition, ("{{tasks.monitor.values.retrain}}", "EQUAL_TO", "true"))
 test_eq(job.task("month_complete").condition, ("{{tasks.lakehouse.values.volume}}", "EQUAL_TO", "ok"))
 test_eq(job.task("score").depends_on, (Dependency("month_complete", "true"),))  # an empty or short month stops here
+test_eq(job.task("record_month").run_if, "NONE_FAILED")  # runs after a month with no retrain, too
+test_fail(lambda: parse_task({"task_key": "t", "run_if": "AT_LEAST_ONE_FAILED", "condition_task": {}}, root, "j"),
+          contains="not AT_LEAST_ONE_FAILED")
 test_fail(lambda: load_job("nightly", local), contains="no job 'nightly' in the bundle; its jobs are:")
 
 
@@ -262,7 +272,7 @@ def task_order(job: Job) -> list[Task]:
 
 # %%
 test_eq([task.key for task in task_order(job)],
-        ["lakehouse", "month_complete", "score", "monitor", "retrain_needed", "train", "promote"])
+        ["lakehouse", "month_complete", "score", "monitor", "retrain_needed", "train", "promote", "record_month"])
 looped = Job("loop", "loop", {}, (Task("a", (Dependency("b"),)), Task("b", (Dependency("a"),))))
 test_fail(lambda: task_order(looped), contains="in a cycle")
 
@@ -280,10 +290,13 @@ DYNAMIC_REFERENCE = re.compile(r"\{\{\s*([a-zA-Z0-9_.]+)\s*\}\}")
 def fill_references(text: str,  # a parameter or condition operand
                     job_parameters: dict[str, str],  # this run's job parameters
                     values: dict[str, dict[str, str]],  # task key -> rendered task values so far
+                    run_id: str = "local",  # what `{{job.run_id}}` stands for (a local run has no job run id)
                    ) -> str:
-    "`text` with its `{{job.parameters.*}}` and `{{tasks.*.values.*}}` references filled in."
+    "`text` with its `{{job.parameters.*}}`, `{{tasks.*.values.*}}` and `{{job.run_id}}` references filled in."
     def replace(match):
         parts = match.group(1).split(".")
+        if parts == ["job", "run_id"]:
+            return run_id
         if parts[:2] == ["job", "parameters"] and len(parts) == 3 and parts[2] in job_parameters:
             return job_parameters[parts[2]]
         if len(parts) == 4 and parts[0] == "tasks" and parts[2] == "values" and parts[3] in values.get(parts[1], {}):
@@ -296,6 +309,7 @@ def fill_references(text: str,  # a parameter or condition operand
 test_eq(fill_references("{{job.parameters.month}}", {"month": "2013-05"}, {}), "2013-05")
 test_eq(fill_references("{{tasks.monitor.values.retrain}}", {}, {"monitor": {"retrain": "true"}}), "true")
 test_fail(lambda: fill_references("{{tasks.train.values.model_version}}", {}, {}), contains="has no value")
+test_eq(fill_references("run {{job.run_id}}", {}, {}), "run local")
 
 # %% [markdown]
 # ## Conditions

@@ -52,6 +52,7 @@ from dbxml.jobs import Job, Task, bundle_root, condition_holds, fill_references,
 from dbxml.lakehouse import parse_months
 from dbxml.params import coerce, render_value, task_values
 from dbxml.spark import connect_server
+from dbxml.watermark import NEXT
 
 # %%
 #| hide
@@ -134,9 +135,10 @@ def task_parameters(task: Task,  # a notebook task
 
 # %%
 test_eq(notebook_defaults(job.task("monitor").notebook), {"target_name": "local", "month": "2013-01", "window": 3})
-test_eq(task_parameters(job.task("monitor"), {"month": "2013-05", "window": "2"}, {}),
+lakehouse_chose = {"lakehouse": {"month": "2013-05"}}  # the month the lakehouse task resolved
+test_eq(task_parameters(job.task("monitor"), {"month": "next", "window": "2"}, lakehouse_chose),
         {"target_name": "local", "month": "2013-05", "window": 2})
-test_fail(lambda: task_parameters(job.task("monitor"), {"month": "2013-05", "window": "two"}, {}),
+test_fail(lambda: task_parameters(job.task("monitor"), {"month": "next", "window": "two"}, lakehouse_chose),
           contains="task monitor: parameter window: expected an integer, got 'two'")
 
 
@@ -263,23 +265,35 @@ def execute_notebook_task(task: Task, parameters: dict, output: Path, kernel: Ke
 # %% [markdown]
 # ## Running the graph
 #
-# Tasks run in dependency order. A task runs when every task it depends on succeeded
-# (with the outcome it asks for, after a condition); after a failure its dependants are
-# `UPSTREAM_FAILED`, and tasks behind a condition that said no are `EXCLUDED`, as on
-# Databricks.
+# Tasks run in dependency order. By default (`run_if: ALL_SUCCESS`) a task runs when
+# every task it depends on succeeded (with the outcome it asks for, after a condition);
+# after a failure its dependants are `UPSTREAM_FAILED`, and tasks behind a condition
+# that said no are `EXCLUDED`, as on Databricks. `NONE_FAILED` runs a task when none of
+# its dependencies failed, even if some were excluded, and `ALL_DONE` whatever they did;
+# as on Databricks, a task whose dependencies were all excluded is excluded too.
 
 # %%
 #| export
+def dependency_state(dependency, results: dict[str, TaskResult]) -> str:
+    "`SUCCESS`, `FAILED` or `EXCLUDED`: what the task `dependency` names did, as the task after it sees it."
+    upstream = results[dependency.task_key]
+    if upstream.status in (FAILED, UPSTREAM_FAILED):
+        return FAILED
+    if upstream.status == EXCLUDED:
+        return EXCLUDED
+    if dependency.outcome is not None and upstream.values.get("outcome") != dependency.outcome:
+        return EXCLUDED  # a condition that said the other thing
+    return SUCCESS
+
 def blocked_by(task: Task, results: dict[str, TaskResult]) -> str | None:
     "Why `task` cannot run given the results so far (`UPSTREAM_FAILED` or `EXCLUDED`), or None if it can."
-    for dependency in task.depends_on:
-        upstream = results[dependency.task_key]
-        if upstream.status in (FAILED, UPSTREAM_FAILED):
-            return UPSTREAM_FAILED
-        if upstream.status == EXCLUDED:
-            return EXCLUDED
-        if dependency.outcome is not None and upstream.values.get("outcome") != dependency.outcome:
-            return EXCLUDED
+    states = [dependency_state(dependency, results) for dependency in task.depends_on]
+    if states and all(state == EXCLUDED for state in states):
+        return EXCLUDED
+    if FAILED in states and task.run_if != "ALL_DONE":
+        return UPSTREAM_FAILED
+    if EXCLUDED in states and task.run_if == "ALL_SUCCESS":
+        return EXCLUDED
     return None
 
 def run_graph(job: Job, job_parameters: dict[str, str],
@@ -321,6 +335,18 @@ def run_graph(job: Job, job_parameters: dict[str, str],
     return list(results.values())
 
 
+# %%
+from dbxml.jobs import Dependency
+after = {"train": TaskResult("", "train", EXCLUDED), "monitor": TaskResult("", "monitor", SUCCESS),
+         "score": TaskResult("", "score", FAILED)}
+finish = Task("record", (Dependency("monitor"), Dependency("train")), run_if="NONE_FAILED")
+test_eq(blocked_by(finish, after), None)  # train was excluded (no retrain), nothing failed: it runs
+test_eq(blocked_by(Task("record", finish.depends_on), after), EXCLUDED)  # ALL_SUCCESS wants train too
+test_eq(blocked_by(Task("record", (Dependency("train"),), run_if="NONE_FAILED"), after), EXCLUDED)  # all excluded
+test_eq(blocked_by(Task("record", (Dependency("score"), Dependency("monitor")), run_if="NONE_FAILED"), after),
+        UPSTREAM_FAILED)
+test_eq(blocked_by(Task("cleanup", (Dependency("score"),), run_if="ALL_DONE"), after), None)
+
 # %% [markdown]
 # ## Progress and the summary
 #
@@ -331,7 +357,7 @@ def run_graph(job: Job, job_parameters: dict[str, str],
 # %%
 #| export
 RESULT_COLUMNS = ("run", "task", "status", "seconds", "rows", "model", "metrics")
-QUIET_VALUES = ("rows", "model_version", "reason", "outcome", "retrain")  # shown elsewhere in the row
+QUIET_VALUES = ("rows", "model_version", "reason", "outcome", "retrain", "month")  # shown elsewhere in the row
 
 def result_row(result: TaskResult) -> dict:
     "One row of the summary: what a task did, its rows, the model version it touched and its metrics."
@@ -491,6 +517,10 @@ def run_job(target: Target,  # a local target (`local` or `connect`)
                 label = plan.get("month", "")
                 run_folder = folder / label if label else folder
                 results = run_graph(job, plan, run_folder, pool, label, progress)
+                chosen = next((str(result.values["month"]) for result in results if result.values.get("month")), "")
+                if label == NEXT and chosen:  # a scheduled-style run: the summary names the month it processed
+                    for result in results:
+                        result.run = chosen
                 outcome.results += results
                 outcome.mlflow_runs.append(log_run(target, job, plan, results, run_folder))
                 if outcome.failed:

@@ -48,7 +48,15 @@
 # 5. `retrain_needed`: a condition task on that value;
 # 6. `train` and `promote`: a challenger is trained on the months before, validated
 #    against the champion on this month and promoted only if it passes (the first month
-#    with history trains the first model).
+#    with history trains the first model);
+# 7. `record_month`: when no task failed, the month joins the watermark table
+#    `processed_months`.
+#
+# On Databricks the job runs on a schedule with `month=next`, and so does `dbxml run`
+# without `-p month`: the run takes the oldest month that has landed and is not in
+# `processed_months`, so a month that failed is tried again and a processed month is
+# not redone; with nothing new, it says so and succeeds. An explicit month or range is a
+# backfill.
 #
 # Each executed notebook is kept under `.dbxml/runs/` and logged to MLflow; the run ends
 # with a summary table (task, status, time, rows, model version, metrics). A failing
@@ -67,7 +75,8 @@
 #
 # ```sh
 # .venv/bin/dbxml info --target prod     # what a target resolves to
-# .venv/bin/dbxml run -p month=2013-05                # the monthly job for one month (or a range a..b)
+# .venv/bin/dbxml run                                 # the monthly job for the next month not processed yet
+# .venv/bin/dbxml run -p month=2013-05                # ... for one month (or a range a..b): a backfill
 # .venv/bin/dbxml lakehouse --months 2013-05          # bronze, silver, gold for one month (or a range a..b)
 # .venv/bin/dbxml ml --months 2013-01..2013-06        # the model lifecycle over months whose gold is built
 # .venv/bin/dbxml ui                     # the MLflow UI over the local runs and registry
@@ -111,15 +120,20 @@
 # GitHub OIDC).
 #
 # **What was not run against a real workspace: all of the Databricks side.** No
-# workspace is reachable from where dbxml is built. What is proven here: the bundle
-# validates against the official bundle schema and its tasks match their notebooks'
-# parameters; the job graph runs locally through Spark Connect (what serverless speaks);
-# the Databricks engine's requests are checked against the Databricks SDK's own types by
-# a fake workspace; Terraform parses, is `terraform fmt`-clean, passes checkov offline
+# workspace is reachable from where dbxml is built. What is proven here: the real
+# Databricks CLI (v0.298.0, built from source) validates the bundle strictly for dev,
+# staging and prod as every identity that runs it, and plans and deploys all three
+# (direct engine) against a local fake workspace that checks every request against the
+# Databricks SDK's types; the tests read the deploy's requests (jobs, tasks, run-as,
+# schedules, permissions, volume, model, experiment, monitor, grants) and a second plan
+# changes nothing (`tests/test_databricks_cli.py`, ADR 0011). The job graph runs locally
+# through Spark Connect (what serverless speaks); the papermill Databricks engine talks
+# to the same fake; Terraform parses, is `terraform fmt`-clean, passes checkov offline
 # and names what the bundle expects; the workflows validate against GitHub's workflow
-# schema. `bundle validate`/`deploy` by the Databricks CLI, `terraform
-# init/validate/plan/apply` (no provider registry here), the workflows' runs, serverless
-# environments, grants, and the widget and task-value paths inside a workspace were not.
+# schema. A real workspace's own verdicts (runtime strings, VM sizes, privileges,
+# serverless environments), `terraform init/validate/plan/apply` (no provider registry
+# here), the workflows' runs, and the widget and task-value paths inside a workspace were
+# not.
 #
 # Everything a local run writes lives in `.dbxml/`: the Delta warehouse, the Hive
 # metastore, the MLflow store (`mlflow.db`, artifacts in `mlartifacts/`), reports.

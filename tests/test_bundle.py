@@ -111,18 +111,25 @@ def graph(job):
 
 
 def production_problems(config, name):
-    "Why target `name` of `config` would not deploy to production as the service principal."
+    """Why target `name` of `config` would not deploy to production with every job running as the service principal.
+
+    `run_as` belongs on each job, not on the target: with a target run_as the CLI refuses any identity but that
+    principal (quality monitors take no run_as), which locks the pull-request check out (ADR 0011)."""
     target = config["targets"][name]
     problems = []
     if target.get("mode") != "production":
         problems.append("mode is not production")
-    principal = (target.get("run_as") or {}).get("service_principal_name", "")
-    variable = re.fullmatch(r"\$\{var\.([A-Za-z0-9_]+)\}", principal)
-    if not variable:
-        problems.append("run_as is not a service principal variable")
-    elif "default" in config["variables"].get(variable[1], {}):
-        problems.append(f"{variable[1]} has a default, so a forgotten principal goes unnoticed")
-    return problems
+    if "run_as" in target:
+        problems.append("run_as is set on the target, so only the run-as principal itself can validate")
+    job_overrides = ((target.get("resources") or {}).get("jobs") or {})
+    for job in sorted(all_jobs()):
+        principal = ((job_overrides.get(job) or {}).get("run_as") or {}).get("service_principal_name", "")
+        variable = re.fullmatch(r"\$\{var\.([A-Za-z0-9_]+)\}", principal)
+        if not variable:
+            problems.append(f"job {job} does not run as a service principal variable")
+        elif "default" in config["variables"].get(variable[1], {}):
+            problems.append(f"{variable[1]} has a default, so a forgotten principal goes unnoticed")
+    return sorted(set(problems))
 
 
 # --- the schema ---
@@ -189,10 +196,14 @@ def test_staging_and_prod_run_as_the_service_principal():
     assert production_problems(ROOT_CONFIG, "prod") == []
     assert production_problems(ROOT_CONFIG, "staging") == []
     broken = copy.deepcopy(ROOT_CONFIG)
-    del broken["targets"]["prod"]["run_as"]
+    broken["targets"]["prod"]["resources"]["jobs"] = {"monthly": broken["targets"]["prod"]["resources"]["jobs"]["monthly"]}
+    broken["targets"]["prod"]["run_as"] = {"service_principal_name": "${var.service_principal_application_id}"}
     broken["targets"]["staging"]["mode"] = "development"
     broken["variables"]["service_principal_application_id"]["default"] = "0000"
-    assert production_problems(broken, "prod") == ["run_as is not a service principal variable"]
+    assert production_problems(broken, "prod") == [
+        "job monthly_classic does not run as a service principal variable",
+        "run_as is set on the target, so only the run-as principal itself can validate",
+        "service_principal_application_id has a default, so a forgotten principal goes unnoticed"]
     assert production_problems(broken, "staging") == [
         "mode is not production", "service_principal_application_id has a default, so a forgotten principal goes unnoticed"]
 

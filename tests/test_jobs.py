@@ -2,6 +2,7 @@
 notebook's parameters cell; the runner's order, conditions and failure handling on small real notebooks; and the
 monthly job end to end on one Spark Connect server (one JVM), with its notebooks kept and logged to MLflow."""
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -67,23 +68,26 @@ def write_notebook(path, parameters, body):
 
 @pytest.fixture(scope="module")
 def toy_job(tmp_path_factory):
-    "measure -> decide (a condition on its value) -> act -> report; `act` divides by the job parameter `divisor`."
+    """measure -> decide (a condition on its value) -> act -> report; `act` divides by the job parameter `divisor`;
+    `finish` (run_if NONE_FAILED, like the monthly job's record_month) runs unless a task before it failed."""
     folder = tmp_path_factory.mktemp("toy")
     measure = write_notebook(folder / "measure.ipynb", "size = 1", "set_task_values(big=size > 10, size=size)")
     act = write_notebook(folder / "act.ipynb", "size = 0\ndivisor = 1", "set_task_values(rows=size // divisor)")
     report = write_notebook(folder / "report.ipynb", "rows = 0", "print('rows', rows)")
+    finish = write_notebook(folder / "finish.ipynb", "size = 0", "set_task_values(finished=size)")
     return Job("toy", "toy", {"size": "1", "divisor": "1"}, (
         Task("measure", notebook=measure, parameters={"size": "{{job.parameters.size}}"}),
         Task("decide", (Dependency("measure"),), condition=("{{tasks.measure.values.big}}", "EQUAL_TO", "true")),
         Task("act", (Dependency("decide", "true"),), notebook=act,
              parameters={"size": "{{tasks.measure.values.size}}", "divisor": "{{job.parameters.divisor}}"}),
         Task("report", (Dependency("act"),), notebook=report, parameters={"rows": "{{tasks.act.values.rows}}"}),
+        Task("finish", (Dependency("measure"), Dependency("report")), notebook=finish,
+             parameters={"size": "{{tasks.measure.values.size}}"}, run_if="NONE_FAILED"),
     ))
 
 
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory):
-    import os
     kernels = KernelPool(dict(os.environ), ROOT, tmp_path_factory.mktemp("kernels") / "kernels.log")
     yield kernels
     kernels.close()
@@ -95,7 +99,7 @@ def statuses(results):
 
 def test_the_condition_lets_the_branch_run_and_task_values_flow_as_typed_parameters(toy_job, pool, tmp_path):
     results = run_graph(toy_job, {"size": "42", "divisor": "4"}, tmp_path, pool)
-    assert statuses(results) == dict.fromkeys(["measure", "decide", "act", "report"], SUCCESS)
+    assert statuses(results) == dict.fromkeys(["measure", "decide", "act", "report", "finish"], SUCCESS)
     assert results[1].values == {"outcome": "true"}
     assert results[2].values == {"rows": 10}
     assert "rows 10" in (tmp_path / "report.ipynb").read_text()
@@ -103,13 +107,16 @@ def test_the_condition_lets_the_branch_run_and_task_values_flow_as_typed_paramet
 
 def test_a_condition_that_says_no_excludes_its_branch(toy_job, pool, tmp_path):
     results = run_graph(toy_job, {"size": "3", "divisor": "1"}, tmp_path, pool)
-    assert statuses(results) == {"measure": SUCCESS, "decide": SUCCESS, "act": EXCLUDED, "report": EXCLUDED}
+    assert statuses(results) == {"measure": SUCCESS, "decide": SUCCESS, "act": EXCLUDED, "report": EXCLUDED,
+                                 "finish": SUCCESS}  # nothing failed: the run is complete without its branch
+    assert results[-1].values == {"finished": 3}
     assert not (tmp_path / "act.ipynb").exists()
 
 
 def test_a_failing_cell_is_named_its_dependants_do_not_run_and_the_partial_notebook_stays(toy_job, pool, tmp_path):
     results = run_graph(toy_job, {"size": "42", "divisor": "0"}, tmp_path, pool)
-    assert statuses(results) == {"measure": SUCCESS, "decide": SUCCESS, "act": FAILED, "report": UPSTREAM_FAILED}
+    assert statuses(results) == {"measure": SUCCESS, "decide": SUCCESS, "act": FAILED, "report": UPSTREAM_FAILED,
+                                 "finish": UPSTREAM_FAILED}
     assert "`set_task_values(rows=size // divisor)`" in results[2].error
     assert "ZeroDivisionError" in results[2].error
     partial = nbformat.read(tmp_path / "act.ipynb", as_version=4)
@@ -199,7 +206,7 @@ def test_every_executed_notebook_is_kept_and_logged_to_mlflow(four_months):
     assert len(runs) == 1
     kept = {path.relative_to(runs[0]).as_posix() for path in runs[0].rglob("*.ipynb")}
     every_month = {f"{month}/{task}.ipynb" for month in ("2013-01", "2013-02", "2013-03", "2013-04")
-                   for task in ("lakehouse", "score", "monitor")}
+                   for task in ("lakehouse", "score", "monitor", "record_month")}
     assert kept == every_month | {"2013-02/train.ipynb", "2013-02/promote.ipynb",
                                   "2013-04/train.ipynb", "2013-04/promote.ipynb"}
     february = nbformat.read(runs[0] / "2013-02" / "train.ipynb", as_version=4)
@@ -213,7 +220,7 @@ def test_every_executed_notebook_is_kept_and_logged_to_mlflow(four_months):
     assert "notebooks/promote.ipynb" in artifacts and second.info.status == "FINISHED"
     assert second.info.artifact_uri.startswith((four_months["home"] / "mlartifacts").as_uri())
     summary = mlflow.artifacts.load_dict(f"runs:/{second.info.run_id}/summary.json")
-    assert [row["status"] for row in summary["tasks"]] == ["SUCCESS"] * 7
+    assert [row["status"] for row in summary["tasks"]] == ["SUCCESS"] * 8
 
 
 # --- Spark's Python workers run the project's interpreter, not the first python3 on PATH ---
@@ -260,3 +267,57 @@ def test_a_bad_month_fails_the_first_task_naming_it_and_its_cell_and_keeps_the_n
     partial = Path(stderr.split("partial notebook: ")[1].split()[0])
     assert partial.is_file() and "DbxmlError" in partial.read_text()
     assert "2013-13  score           UPSTREAM_FAILED" in stdout
+
+
+# --- scheduled runs: no month means the next one ---
+
+RECORD_MONTHS = """
+import sys
+from pathlib import Path
+from dbxml.config import load_target, with_overrides
+from dbxml.spark import get_spark
+from dbxml.watermark import record_month
+target = with_overrides(load_target("local", environ={}), home=Path(sys.argv[1]))
+spark = get_spark(target)
+for month in sys.argv[2:]:
+    record_month(spark, target, month, run="test: the schedule went through the year")
+"""
+
+
+def processed(home):
+    "The watermark table, read with delta-rs (not the Spark that wrote it): month -> run."
+    from deltalake import DeltaTable
+    table = DeltaTable(str(home / "warehouse" / "local__flights.db" / "processed_months")).to_pyarrow_table()
+    return dict(zip(table.column("month").to_pylist(), table.column("run").to_pylist(), strict=True))
+
+
+def test_a_run_without_a_month_processes_the_next_landed_month_and_says_when_there_is_nothing_new(tmp_path):
+    home = tmp_path / "home"
+    land_sample(home, ["2013-01", "2013-02"], every=20)
+    env = {key: value for key, value in dict(os.environ).items() if not key.startswith("DBXML_")} | \
+        {"DBXML_HOME": str(home), "DBXML_TARGET": "local"}
+    ran = []
+    for _ in range(2):  # two scheduled-style runs: January, then February
+        done = subprocess.run([str(BIN / "dbxml"), "run"], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=1800)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        print(done.stdout.split("\nrun ")[-1])
+        ran.append(summary_rows(done.stdout))
+    assert {run for run, _ in ran[0]} == {"2013-01"} and {run for run, _ in ran[1]} == {"2013-02"}
+    assert "SUCCESS" in ran[1]["2013-02", "record_month"] and "EXCLUDED" in ran[0]["2013-01", "train"]
+    assert set(processed(home)) == {"2013-01", "2013-02"} and processed(home)["2013-01"] == "local"
+    # the schedule went on through December (recorded directly: twelve sampled months would cost an hour)
+    later = [f"2013-{month:02d}" for month in range(3, 13)]
+    recorded = subprocess.run([sys.executable, "-c", RECORD_MONTHS, str(home), *later], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=900)
+    assert recorded.returncode == 0, recorded.stderr[-3000:]
+    done = subprocess.run([str(BIN / "dbxml"), "run"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=1800)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = summary_rows(done.stdout)
+    print(done.stdout)
+    assert {run for run, _ in rows} == {"next"}, done.stdout  # no month was chosen
+    assert "nothing new: every month that has landed is processed" in done.stdout
+    assert "volume none" in rows["next", "lakehouse"] and "state nothing new" in rows["next", "lakehouse"]
+    assert "EXCLUDED" in rows["next", "score"] and "SUCCESS" in rows["next", "record_month"]
+    assert len(processed(home)) == 12

@@ -13,16 +13,23 @@
 # short month sets the task value `volume` (`empty`, `short`; else `ok`), which the job
 # graph reads (the `month_complete` condition), or fails the task when the volume rule
 # says `fail`.
+#
+# A scheduled run passes `month=next`: the task picks the oldest landed month that is
+# not processed yet ([the watermark](../16_watermark.ipynb)) and hands it to the tasks
+# after it as the task value `month`. When every landed month is processed it says
+# there is nothing new, sets `volume` to `none`, and the run ends there, successfully.
 
 # %%
 from dbxml.config import load_target
 from dbxml.lakehouse import check_landing, run_lakehouse
 from dbxml.params import job_parameters, set_task_values
+from dbxml.sources import land_source_files
 from dbxml.spark import get_spark
+from dbxml.watermark import NEXT, resolve_month
 
 # %% tags=["parameters"]
 target_name = "local"  # a target of dbxml.toml; on Databricks the bundle target (dev, staging, prod)
-month = "2013-01"  # the month to build, YYYY-MM
+month = "next"  # the month to build, YYYY-MM; `next`: the oldest landed month not processed yet
 
 # %%
 params = job_parameters(target_name=target_name, month=month)
@@ -30,8 +37,20 @@ params = job_parameters(target_name=target_name, month=month)
 # %%
 #| job
 target = load_target(params["target_name"])
-check_landing(target, [params["month"]])  # every file the month needs, before Spark starts
-counts = run_lakehouse(get_spark(target), target, [params["month"]])[0]
-set_task_values(rows=counts["features"], bronze=counts["bronze"], silver=counts["silver"],
-                quarantined=counts["quarantined"], mart_rows=counts["mart_rows"], volume=counts["volume"],
-                state=counts["state"])
+if params["month"] == NEXT:
+    land_source_files(target)  # whatever has arrived, so that the next month can be found
+else:
+    check_landing(target, [params["month"]])  # every file the month needs, before Spark starts
+spark = get_spark(target)
+chosen = resolve_month(spark, target, params["month"])
+if chosen is None:
+    print("nothing new: every month that has landed is processed")
+    set_task_values(month="", volume="none", state="nothing new")
+else:
+    if params["month"] == NEXT:
+        print(f"next month: {chosen}")
+        check_landing(target, [chosen])
+    counts = run_lakehouse(spark, target, [chosen])[0]
+    set_task_values(month=chosen, rows=counts["features"], bronze=counts["bronze"], silver=counts["silver"],
+                    quarantined=counts["quarantined"], mart_rows=counts["mart_rows"], volume=counts["volume"],
+                    state=counts["state"])
