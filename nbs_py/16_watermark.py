@@ -13,7 +13,8 @@
 # ends without error.
 #
 # An explicit month (`month=2013-05`, or a range locally) is a backfill: it runs whatever
-# the table says, and is recorded like any other month.
+# the table says, and is recorded like any other month. Why this design and not the
+# run's date: `nbs/decisions/0016-scheduled-month.md`.
 
 # %%
 #| default_exp watermark

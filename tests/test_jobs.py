@@ -199,6 +199,8 @@ def test_the_monthly_job_runs_every_task_type_on_one_jvm_with_workers_on_the_pro
     assert "EXCLUDED" in rows["2013-03", "train"] and "retrain false" in rows["2013-03", "monitor"]
     assert "retrain true (" in rows["2013-04", "monitor"] and "outcome true" in rows["2013-04", "retrain_needed"]
     assert all("SUCCESS" in rows["2013-04", task] for task in ("train", "promote")), rows
+    # a backfill (an explicit range) is recorded in the watermark like a scheduled run
+    assert processed(four_months["home"]) == dict.fromkeys(["2013-01", "2013-02", "2013-03", "2013-04"], "local")
 
 
 def test_every_executed_notebook_is_kept_and_logged_to_mlflow(four_months):
