@@ -14,7 +14,7 @@ ISOLATED := env -u PYTHONPATH -u PYTHONHOME PYTHONNOUSERSITE=1
 # instead of the project's own interpreter, fails loudly where elsewhere it would lean on the machine.
 GUARDED := $(ISOLATED) PATH="$(CURDIR)/.ci/guard:$$PATH"
 
-.PHONY: run test doctor check secrets audit install lock
+.PHONY: run test doctor check secrets audit install lock docs preview
 
 run: $(VENV)/.installed
 	@$(ISOLATED) $(BIN)/dbxml doctor --target $(TARGET)
@@ -49,6 +49,14 @@ audit: $(VENV)/.installed
 	status=0; for pins in $(VENV)/audit/pins-*.txt; do \
 	  $(BIN)/pip-audit --strict --no-deps --disable-pip --progress-spinner off $(AUDIT_IGNORE:%=--ignore-vuln %) -r $$pins || status=1; \
 	done; exit $$status
+
+# The documentation site, rendered by nbdev and Quarto into docs/ (what the Docs workflow publishes);
+# `make preview` serves it locally and re-renders on save. Quarto: the machine's, else .ci/with-quarto installs it.
+docs: $(VENV)/.installed
+	.ci/with-quarto $(BIN)/nbdev_docs
+
+preview: $(VENV)/.installed
+	.ci/with-quarto $(BIN)/nbdev_preview
 
 install: $(VENV)/.installed
 

@@ -167,6 +167,12 @@
 # .venv/bin/nbdev_export      # notebooks -> dbxml/
 # .venv/bin/jupytext --sync nbs/*.ipynb   # refresh the py:percent twins
 # make check                  # ruff and the notebook hygiene rules, as CI runs them
+# make docs                   # the documentation site, into docs/ (nbdev_docs with Quarto)
+# make preview                # the same site served locally, re-rendered on save
 # ```
 #
-# `.venv/bin/pre-commit install` runs the same rules on every commit.
+# `.venv/bin/pre-commit install` runs the same rules on every commit. `make docs` uses the
+# machine's Quarto, or installs Quarto 1.7.34 through the workplace's installer
+# (`.ci/with-quarto`); `tests/test_site.py` builds the site the same way and checks it
+# (a page for every notebook and page, no broken internal link or image, every page in
+# the sidebar, search finds a function by name).
