@@ -352,27 +352,31 @@ class FakeWorkspace:
              "all_permissions": [{"permission_level": entry["permission_level"], "inherited": False}]}
             for entry in self.permissions.get(key, [])]}
 
-    def create_volume(self, arguments):
+    def _create_securable(self, store: dict, noun: str, arguments):
+        "Create a Unity Catalog object named catalog.schema.name in `store`, owned by the signed-in identity."
         full_name = f"{arguments['catalog_name']}.{arguments['schema_name']}.{arguments['name']}"
-        if full_name in self.volumes:
-            return api_error(409, "RESOURCE_ALREADY_EXISTS", f"Volume {full_name} already exists")
-        self.volumes[full_name] = arguments | {"full_name": full_name, "owner": self.user}
-        return 200, self.volumes[full_name]
+        if full_name in store:
+            return api_error(409, "RESOURCE_ALREADY_EXISTS", f"{noun} {full_name} already exists")
+        store[full_name] = arguments | {"full_name": full_name, "owner": self.user}
+        return 200, store[full_name]
+
+    @staticmethod
+    def _read_securable(store: dict, noun: str, full_name: str):
+        if full_name not in store:
+            return api_error(404, "RESOURCE_DOES_NOT_EXIST", f"{noun} '{full_name}' does not exist.")
+        return 200, store[full_name]
+
+    def create_volume(self, arguments):
+        return self._create_securable(self.volumes, "Volume", arguments)
 
     def get_volume(self, arguments):
-        if arguments["name"] not in self.volumes:
-            return api_error(404, "VOLUME_DOES_NOT_EXIST", f"Volume '{arguments['name']}' does not exist.")
-        return 200, self.volumes[arguments["name"]]
+        return self._read_securable(self.volumes, "Volume", arguments["name"])
 
     def create_model(self, arguments):
-        full_name = f"{arguments['catalog_name']}.{arguments['schema_name']}.{arguments['name']}"
-        self.models[full_name] = arguments | {"full_name": full_name, "owner": self.user}
-        return 200, self.models[full_name]
+        return self._create_securable(self.models, "Model", arguments)
 
     def get_model(self, arguments):
-        if arguments["full_name"] not in self.models:
-            return api_error(404, "RESOURCE_DOES_NOT_EXIST", f"Model '{arguments['full_name']}' does not exist.")
-        return 200, self.models[arguments["full_name"]]
+        return self._read_securable(self.models, "Model", arguments["full_name"])
 
     def update_grants(self, arguments):
         key = f"{arguments['securable_type']}/{arguments['full_name']}"
