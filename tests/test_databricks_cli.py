@@ -248,6 +248,10 @@ def test_a_staging_deploy_creates_the_catalog_objects_experiment_and_monitor_wit
                             {"principal": "dbxml-data-engineers", "privileges": ["EXECUTE"]}]
     [experiment] = created(workspace, "/api/2.0/mlflow/experiments/create")
     assert experiment["name"] == "/Shared/dbxml/flight_delay"
+    [experiment_id] = workspace.experiments
+    readers = {(entry.get("group_name"), entry["permission_level"])
+               for entry in workspace.permissions[f"experiments/{experiment_id}"]}
+    assert {("dbxml-data-scientists", "CAN_READ"), ("dbxml-data-engineers", "CAN_READ")} <= readers
     [monitor] = workspace.monitors.values()
     assert monitor["table_name"] == "dbxml_staging.flights.flight_delay_predictions"
     assert monitor["output_schema_name"] == "dbxml_staging.flights"
