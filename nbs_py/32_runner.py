@@ -66,7 +66,9 @@ from dbxml.config import load_target
 #
 # `-p key=value` sets a job parameter. A month parameter may name a range,
 # `2013-01..2013-12`: the runner then runs the graph once per month, in order, which is
-# what a monthly schedule would have done.
+# what a monthly schedule would have done. Without one, the job's default `next` applies:
+# one run, of the month the lakehouse task picks ([the watermark](16_watermark.ipynb)),
+# and the summary names that month.
 
 # %%
 #| export
