@@ -14,7 +14,7 @@ ISOLATED := env -u PYTHONPATH -u PYTHONHOME PYTHONNOUSERSITE=1
 # instead of the project's own interpreter, fails loudly where elsewhere it would lean on the machine.
 GUARDED := $(ISOLATED) PATH="$(CURDIR)/.ci/guard:$$PATH"
 
-.PHONY: run test doctor check secrets audit install lock docs preview
+.PHONY: run test doctor check secrets audit install lock docs preview results
 
 run: $(VENV)/.installed
 	@$(ISOLATED) $(BIN)/dbxml doctor --target $(TARGET)
@@ -53,10 +53,15 @@ audit: $(VENV)/.installed
 # The documentation site, rendered by nbdev and Quarto into docs/ (what the Docs workflow publishes);
 # `make preview` serves it locally and re-renders on save. Quarto: the machine's, else .ci/with-quarto installs it.
 docs: $(VENV)/.installed
-	.ci/with-quarto $(BIN)/nbdev_docs
+	.ci/build-docs $(BIN)
 
 preview: $(VENV)/.installed
 	.ci/with-quarto $(BIN)/nbdev_preview
+
+# Rewrite the outputs of the notebooks' `#| results` cells (what the site shows; nbs/decisions/0017-results-on-the-pages.md).
+# The `#| year` ones read the local target's year: run `make run` first.
+results: $(VENV)/.installed
+	$(ISOLATED) $(BIN)/python -c 'from dbxml.results import write_results; write_results()'
 
 install: $(VENV)/.installed
 

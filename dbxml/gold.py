@@ -5,6 +5,8 @@
 # %% ../nbs/14_gold.ipynb #de4ddbd7
 from __future__ import annotations
 
+import pandas as pd
+from matplotlib.figure import Figure
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -16,7 +18,7 @@ from .tables import Column, TableSpec, latest_note, replace_rows, table_version
 
 # %% auto #0
 __all__ = ['DELAY_THRESHOLD', 'ONTIME_SPEC', 'FEATURES', 'LABEL', 'FEATURES_SPEC', 'ontime', 'flight_features', 'gold_inputs',
-           'build_month']
+           'build_month', 'ontime_figure']
 
 # %% ../nbs/14_gold.ipynb #36e8e2ba
 DELAY_THRESHOLD = 15  # minutes: a departure this late or later counts as delayed
@@ -128,3 +130,22 @@ def build_month(spark: SparkSession, target: Target,
         raise DbxmlError(f"gold for {month} does not reconcile with silver: {silver} silver flights, {features} "
                          f"feature rows, {in_marts} flights in the marts.")
     return {"month": month, "silver": silver, "features": features, "mart_rows": mart_rows, "written": written}
+
+# %% ../nbs/14_gold.ipynb #ecbf93e8
+def ontime_figure(marts: pd.DataFrame,  # rows of `gold_ontime`
+                 ) -> Figure:
+    "Flights by month and origin, and the share of delayed departures by month and origin."
+    by_origin = marts.groupby(["month", "origin"])[["flights", "cancelled", "delayed"]].sum().unstack("origin")
+    share = by_origin["delayed"] / (by_origin["flights"] - by_origin["cancelled"])
+    figure = Figure(figsize=(9, 6))
+    flights_axes, share_axes = figure.subplots(2, 1, sharex=True)
+    by_origin["flights"].plot.bar(ax=flights_axes, stacked=True, rot=0)
+    flights_axes.set(ylabel="scheduled flights", title="Flights by origin airport")
+    for origin in share.columns:
+        share_axes.plot(range(len(share)), share[origin].to_numpy(), marker="o", label=origin)
+    share_axes.set(ylabel=f"departures {DELAY_THRESHOLD}+ min late", xlabel="month",
+                   title="Share of delayed departures")
+    share_axes.yaxis.set_major_formatter(lambda value, position: f"{value:.0%}")
+    share_axes.legend()
+    figure.tight_layout()
+    return figure

@@ -6,6 +6,12 @@ data "azuread_service_principal" "azure_databricks" {
 }
 
 locals {
+  # who may run queries on each environment's dbxml-bi warehouse: everyone who reads the dashboard
+  warehouse_users = {
+    analysts        = var.groups.analysts_group
+    data_scientists = var.groups.data_scientists_group
+    data_engineers  = var.groups.data_engineers_group
+  }
   storage_roots = {
     for name, env in var.environments : name => format(local.storage_root_format, env.container, var.storage_account_name)
   }
@@ -129,6 +135,7 @@ module "unity_catalog_dev" {
     data_engineers  = var.groups.data_engineers_group
     data_scientists = var.groups.data_scientists_group
   }
+  warehouse_users = local.warehouse_users
 }
 
 module "unity_catalog_staging" {
@@ -154,7 +161,8 @@ module "unity_catalog_staging" {
     (var.groups.data_engineers_group)  = local.privileges.data_engineers_read
     (local.ci_client_id)               = local.privileges.ci_browse
   }
-  secret_readers = { deploy_principal = local.deploy_client_id["staging"] }
+  secret_readers  = { deploy_principal = local.deploy_client_id["staging"] }
+  warehouse_users = local.warehouse_users
 }
 
 module "unity_catalog_prod" {
@@ -181,5 +189,6 @@ module "unity_catalog_prod" {
     (var.groups.analysts_group)        = local.privileges.analysts_read
     (local.ci_client_id)               = local.privileges.ci_browse
   }
-  secret_readers = { deploy_principal = local.deploy_client_id["prod"] }
+  secret_readers  = { deploy_principal = local.deploy_client_id["prod"] }
+  warehouse_users = local.warehouse_users
 }

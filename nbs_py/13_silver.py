@@ -33,6 +33,8 @@ from dbxml.tables import Column, TableSpec, computed_once, latest_note, merge_ro
 #| hide
 import base64
 
+from IPython.display import HTML
+
 from fastcore.test import test_eq, test_fail
 
 from dbxml.bronze import ingest_dimensions, ingest_month
@@ -430,11 +432,17 @@ quarantined = spark.table(table_name(scratch, "quarantine").on(scratch)).where("
 test_eq(sorted(row["rule"] for row in quarantined.collect()), sorted(bad))
 backstop = {"no_replacement_character"}  # the contract sends a line with U+FFFD to valid_utf8 first
 test_eq(sorted(bad), sorted([rule.name for rule in rules_for("flights") if rule.name not in backstop] + [UNIQUE_KEY]))
-quarantined.select("rule", "reason").show(truncate=False)
 latin = quarantined.where("rule = 'valid_utf8'").first()
 test_eq(base64.b64decode(latin["raw_bytes"]), bad["valid_utf8"].encode("latin-1"))
 assert "N1422\\xe9" in latin["record"]  # readable, and nothing replaced by U+FFFD
 test_eq(silver_flights.where("tailnum LIKE '%\ufffd%'").count(), 0)
+
+# %% [markdown]
+# What the quarantine says about that month, rule by rule:
+
+# %%
+#| results
+HTML(quarantined.select("rule", "reason").orderBy("rule").toPandas().to_html(index=False))
 
 # %% [markdown]
 # An empty month reconciles to zero, a month that was never ingested is one clear error,

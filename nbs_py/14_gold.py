@@ -15,6 +15,8 @@
 #| export
 from __future__ import annotations
 
+import pandas as pd
+from matplotlib.figure import Figure
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -27,9 +29,10 @@ from dbxml.tables import Column, TableSpec, latest_note, replace_rows, table_ver
 # %%
 #| hide
 from fastcore.test import test_eq
+from IPython.display import HTML
 
 from dbxml.bronze import ingest_dimensions, ingest_month
-from dbxml.config import scratch_target
+from dbxml.config import load_target, scratch_target
 from dbxml.silver import refine_dimensions, refine_month
 from dbxml.sources import land_source_files
 from dbxml.spark import get_spark
@@ -201,6 +204,14 @@ test_eq(features.where("flight_id = '2013-01-01/UA1545/EWR'").select("dep_hour",
 test_eq(last_commit_note(spark, table_name(scratch, "gold_flight_features").on(scratch))["month"], "2013-01")
 
 # %% [markdown]
+# January's mart, its ten busiest pairs of carrier and origin:
+
+# %%
+#| results
+busiest = marts.orderBy(F.desc("flights"), "carrier", "origin").limit(10).toPandas()
+HTML(busiest.round(3).to_html(index=False))
+
+# %% [markdown]
 # Building the month again from the same silver writes nothing (no new Delta version,
 # see `latest_note`); after silver changed, it replaces the month: the same rows, not
 # twice as many.
@@ -220,3 +231,51 @@ test_eq(features.count(), january["features"])
 # This stage runs as the `lakehouse` task of the bundle's `monthly` job, through the
 # pipeline notebook [`pipelines/lakehouse.ipynb`](pipelines/lakehouse.ipynb), which declares its
 # parameters; `dbxml run` runs that job locally (see [the runner](32_runner.ipynb)).
+
+# %% [markdown]
+# ## The year on time
+#
+# The on-time charts of the year, month by month: how many flights each airport
+# scheduled, and the share of departures 15 or more minutes late. The dashboard in the
+# bundle (`resources/dashboard.yml`) draws the same two charts from the same mart.
+
+# %%
+#| export
+def ontime_figure(marts: pd.DataFrame,  # rows of `gold_ontime`
+                 ) -> Figure:
+    "Flights by month and origin, and the share of delayed departures by month and origin."
+    by_origin = marts.groupby(["month", "origin"])[["flights", "cancelled", "delayed"]].sum().unstack("origin")
+    share = by_origin["delayed"] / (by_origin["flights"] - by_origin["cancelled"])
+    figure = Figure(figsize=(9, 6))
+    flights_axes, share_axes = figure.subplots(2, 1, sharex=True)
+    by_origin["flights"].plot.bar(ax=flights_axes, stacked=True, rot=0)
+    flights_axes.set(ylabel="scheduled flights", title="Flights by origin airport")
+    for origin in share.columns:
+        share_axes.plot(range(len(share)), share[origin].to_numpy(), marker="o", label=origin)
+    share_axes.set(ylabel=f"departures {DELAY_THRESHOLD}+ min late", xlabel="month",
+                   title="Share of delayed departures")
+    share_axes.yaxis.set_major_formatter(lambda value, position: f"{value:.0%}")
+    share_axes.legend()
+    figure.tight_layout()
+    return figure
+
+# %% [markdown]
+# Two made-up months check the shares (one cancelled flight is not a departure):
+
+# %%
+made_up = pd.DataFrame({"month": ["2015-01", "2015-01", "2015-02"], "origin": ["EWR", "JFK", "EWR"],
+                        "flights": [10, 4, 5], "cancelled": [2, 0, 0], "delayed": [4, 1, 5]})
+figure = ontime_figure(made_up)
+share_axes = figure.axes[1]
+test_eq({line.get_label(): list(line.get_ydata()) for line in share_axes.lines}["EWR"], [0.5, 1.0])
+
+# %% [markdown]
+# The real year, from the local target after `make run` (this cell is one of the
+# notebook's results, see [results](07_results.ipynb)):
+
+# %%
+#| results
+#| year
+year = load_target("local")
+year_spark = get_spark(year)
+ontime_figure(year_spark.table(table_name(year, ONTIME_SPEC.table).on(year)).toPandas())

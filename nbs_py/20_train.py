@@ -444,6 +444,7 @@ print(round(useless.metrics["roc_auc"], 4))
 assert abs(useless.metrics["roc_auc"] - 0.5) < 0.05 < trained.metrics["roc_auc"] - useless.metrics["roc_auc"]
 
 # %%
+#| results
 for figure in trained.figures.values():
     display(figure)
 

@@ -51,7 +51,7 @@ from dbxml.train import MODEL_FEATURES, evaluate, input_columns
 #| hide
 from fastcore.test import test_close, test_eq, test_fail
 
-from dbxml.config import scratch_target, with_overrides
+from dbxml.config import load_target, scratch_target, with_overrides
 from dbxml.lakehouse import parse_months, run_lakehouse
 from dbxml.registry import promote, register, validate
 from dbxml.score import score_month
@@ -479,3 +479,17 @@ display(monitoring_figure(monitoring_history(spark, scratch)))
 # This stage runs as the `monitor` task of the bundle's `monthly` job, through the
 # pipeline notebook [`pipelines/monitor.ipynb`](pipelines/monitor.ipynb), which declares its
 # parameters; `dbxml run` runs that job locally (see [the runner](32_runner.ipynb)).
+
+# %% [markdown]
+# ## The year
+#
+# The same figure for the real year, as the main job (`make run`) monitored it on the
+# local target: each month scored by the champion of its time, drift measured against
+# that champion's training data (this cell is one of the notebook's results, see
+# [results](07_results.ipynb)):
+
+# %%
+#| results
+#| year
+year = load_target("local")
+monitoring_figure(monitoring_history(get_spark(year), year))

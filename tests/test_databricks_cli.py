@@ -18,7 +18,7 @@ import papermill
 import pytest
 import yaml
 from conftest import ROOT
-from support.fake_workspace import TOKEN, USER, FakeWorkspace
+from support.fake_workspace import BI_WAREHOUSE, TOKEN, USER, FakeWorkspace
 
 from dbxml.hygiene import copy_repository
 
@@ -260,6 +260,20 @@ def test_a_staging_deploy_creates_the_catalog_objects_experiment_and_monitor_wit
     # every group a grant or permission names is one of the bundle's declared groups
     groups = {entry["principal"] for grants in workspace.grants.values() for entry in grants}
     assert groups <= {"dbxml-data-engineers", "dbxml-data-scientists", "dbxml-analysts"}
+
+
+def test_a_deploy_creates_and_publishes_the_dashboard_on_the_platform_warehouse(deploys):
+    "The dashboard as dashboards/ontime.lvdash.json says, over the target's own schema, readable by the BI groups."
+    for target, catalog in (("staging", "dbxml_staging"), ("dev", "dbxml_dev")):
+        workspace = deploys[target]["workspace"]
+        [(dashboard_id, draft)] = workspace.dashboards.items()
+        assert draft["display_name"] == f"dbxml on-time performance ({target})"
+        assert json.loads(draft["serialized_dashboard"]) == json.loads((ROOT / "dashboards" / "ontime.lvdash.json").read_text())
+        assert (draft["warehouse_id"], draft["dataset_catalog"], draft["dataset_schema"]) == \
+            (BI_WAREHOUSE.id, catalog, "flights")
+        assert workspace.published[dashboard_id].get("embed_credentials", False) is False  # viewers use their own rights
+        acl = {(entry.get("group_name"), entry["permission_level"]) for entry in workspace.permissions[f"dashboards/{dashboard_id}"]}
+        assert {("dbxml-analysts", "CAN_RUN"), ("dbxml-data-engineers", "CAN_MANAGE")} <= acl
 
 
 def test_prod_runs_on_schedule_and_dev_is_a_private_paused_copy(deploys):

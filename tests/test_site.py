@@ -1,30 +1,38 @@
 """The documentation site, built as `make docs` builds it (nbdev_docs and the real Quarto) and read as a reader
 would: every notebook and page has its HTML page, no internal link or image is broken, the sidebar reaches
-every page, and search finds a function by name. Each check is shown to catch a broken copy of the site."""
+every page, and search finds a function by name. Each check is shown to catch a broken copy of the site.
+Then a real browser (headless Chromium) renders five pages; the screenshots are kept in build/site-screenshots/
+(CI uploads them as an artifact) and must be neither blank nor missing the page's heading."""
+import functools
 import json
 import re
 import shutil
 import subprocess
+import threading
 from html.parser import HTMLParser
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
 from conftest import BIN, ROOT
+from PIL import Image, ImageStat
 
 from dbxml.hygiene import copy_repository
 
-WITH_QUARTO = ROOT / ".ci" / "with-quarto"
 QUARTO_INSTALLER = ROOT.parent / "shared" / "tools" / "quarto" / "install-quarto.sh"
+SCREENSHOTS = ROOT / "build" / "site-screenshots"
+# Debian's package (what .ci/run installs) or the Chrome that GitHub's runners ship
+BROWSER = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    "The site of a copy of this working tree, rendered by `.ci/with-quarto nbdev_docs` (what `make docs` runs)."
+    "The site of a copy of this working tree, rendered by `.ci/build-docs` (what `make docs` runs)."
     if shutil.which("quarto") is None and not QUARTO_INSTALLER.exists():
         pytest.skip(f"no quarto on PATH and no {QUARTO_INSTALLER} to install it")
     repo = copy_repository(ROOT, tmp_path_factory.mktemp("site") / "repo")
-    built = subprocess.run([str(WITH_QUARTO), str(BIN / "nbdev_docs")], cwd=repo, capture_output=True, text=True,
+    built = subprocess.run([str(repo / ".ci" / "build-docs"), str(BIN)], cwd=repo, capture_output=True, text=True,
                            timeout=1800)
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     return repo / "docs"
@@ -148,3 +156,76 @@ def test_each_page_is_titled_as_its_source_says(site):
     assert read_page(site / "watermark.html").headings[0] == "The watermark"
     assert read_page(site / "decisions" / "0016-scheduled-month.html").headings[0].startswith("ADR 0016")
     assert read_page(site / "pipelines" / "record_month.html").headings[0] == "Record-month task"
+
+
+# The pages a reader meets first, each with the heading the browser must show.
+PAGES_TO_SEE = {
+    "home": ("index.html", "dbxml"),
+    "library": ("watermark.html", "The watermark"),
+    "pipeline": ("pipelines/record_month.html", "Record-month task"),
+    "decision": ("decisions/0016-scheduled-month.html", "ADR 0016"),
+    "architecture": ("platform/architecture.html", "Architecture"),
+}
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # a request log line per file would bury the test's output
+        pass
+
+
+@pytest.fixture(scope="module")
+def served_site(site):
+    "The built site over HTTP on localhost, as a browser reads it (search and scripts do not work from file://)."
+    handler = functools.partial(QuietHandler, directory=str(site))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def browse(*args: str) -> str:
+    "Run headless Chromium with `args`; return what it printed on stdout."
+    command = [BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+               "--window-size=1280,900", "--virtual-time-budget=5000", *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def looks_blank(screenshot: Path) -> bool:
+    "True when a screenshot is (nearly) one colour: a page that did not render."
+    image = Image.open(screenshot).convert("L")
+    return max(ImageStat.Stat(image).stddev) < 8 or len(image.getcolors(maxcolors=1 << 16) or range(1 << 16)) < 4
+
+
+@pytest.mark.skipif(BROWSER is None, reason="no chromium, chromium-browser or google-chrome on PATH "
+                                              "(.ci/run installs Debian's chromium when it runs as root)")
+@pytest.mark.parametrize("name", PAGES_TO_SEE)
+def test_a_browser_renders_the_page_with_its_heading(served_site, name):
+    page, heading = PAGES_TO_SEE[name]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    screenshot = SCREENSHOTS / f"{name}.png"
+    screenshot.unlink(missing_ok=True)
+    browse(f"--screenshot={screenshot}", f"{served_site}/{page}")
+    assert screenshot.stat().st_size > 10_000 and not looks_blank(screenshot), screenshot
+    rendered = read_page_text(browse("--dump-dom", f"{served_site}/{page}"))
+    assert rendered.headings[0].startswith(heading), rendered.headings
+    assert len(rendered.sidebar) >= 50  # the sidebar came with the page
+    if name == "architecture":  # Mermaid ran in the browser: the generated diagrams are drawings now
+        assert rendered.svg_count >= 3  # every page has one icon; the page has two diagrams
+
+
+@pytest.mark.skipif(BROWSER is None, reason="no browser on PATH")
+def test_a_blank_page_counts_as_blank(tmp_path):
+    (tmp_path / "blank.html").write_text("<html><body></body></html>")
+    screenshot = tmp_path / "blank.png"
+    browse(f"--screenshot={screenshot}", (tmp_path / "blank.html").as_uri())
+    assert looks_blank(screenshot)
+
+
+def read_page_text(html: str) -> Page:
+    "A `Page` of HTML text (a browser's rendered DOM), counting its inline SVG drawings too."
+    page = Page()
+    page.feed(html)
+    page.svg_count = html.count("<svg")
+    return page

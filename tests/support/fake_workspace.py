@@ -27,6 +27,7 @@ from databricks.sdk.service.catalog import (
     RegisteredModelsAPI,
     VolumesAPI,
 )
+from databricks.sdk.service.dashboards import Dashboard, LakeviewAPI, PublishedDashboard
 from databricks.sdk.service.iam import CurrentUserAPI, PermissionsAPI, User
 from databricks.sdk.service.jobs import (
     ExportRunOutput,
@@ -43,12 +44,14 @@ from databricks.sdk.service.jobs import (
     ViewType,
 )
 from databricks.sdk.service.ml import ExperimentsAPI
+from databricks.sdk.service.sql import EndpointInfo, WarehousesAPI
 from databricks.sdk.service.workspace import WorkspaceAPI
 
 TOKEN = "dapi-test-not-a-secret"
 USER = "someone@example.com"
 RUN_ID, TASK_RUN_ID = 1001, 1002
 WORKSPACE_ID = 1234567890123456  # what a workspace sends in X-Databricks-Org-Id
+BI_WAREHOUSE = EndpointInfo(id="0123456789abcdef", name="dbxml-bi")  # what Terraform creates in each workspace
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +62,7 @@ class Route:
     sdk: typing.Callable | None  # None: a request no SDK method types (a file's raw bytes)
     handler: str  # the FakeWorkspace method that answers it
     newer: tuple[str, ...] = ()  # parameters the CLI's newer Go SDK sends that the Python SDK does not know yet
+    body: str | None = None  # the parameter the whole JSON body is, when the SDK sends one object (a dashboard)
 
 
 # the paths of databricks-sdk 0.162 and of the CLI v0.298 that sends them
@@ -99,6 +103,15 @@ ROUTES = [
           "get_monitor"),
     Route("POST", r"/api/2.0/mlflow/experiments/create", ExperimentsAPI.create_experiment, "create_experiment"),
     Route("GET", r"/api/2.0/mlflow/experiments/get", ExperimentsAPI.get_experiment, "get_experiment"),
+    Route("GET", r"/api/2.0/sql/warehouses", WarehousesAPI.list, "list_warehouses"),
+    Route("POST", r"/api/2.0/lakeview/dashboards", LakeviewAPI.create, "create_dashboard", body="dashboard"),
+    Route("GET", r"/api/2.0/lakeview/dashboards/(?P<dashboard_id>[^/]+)", LakeviewAPI.get, "get_dashboard"),
+    Route("PATCH", r"/api/2.0/lakeview/dashboards/(?P<dashboard_id>[^/]+)", LakeviewAPI.update, "update_dashboard",
+          body="dashboard"),
+    Route("POST", r"/api/2.0/lakeview/dashboards/(?P<dashboard_id>[^/]+)/published", LakeviewAPI.publish,
+          "publish_dashboard"),
+    Route("GET", r"/api/2.0/lakeview/dashboards/(?P<dashboard_id>[^/]+)/published", LakeviewAPI.get_published,
+          "get_published_dashboard"),
 ]
 
 
@@ -178,6 +191,8 @@ class FakeWorkspace:
         self.grants: dict[str, list] = {}  # "securable_type/full name" -> privilege assignments
         self.monitors: dict[str, dict] = {}
         self.experiments: dict[str, dict] = {}  # id -> {"name": ...}
+        self.dashboards: dict[str, dict] = {}  # id -> the draft as the API returns it
+        self.published: dict[str, dict] = {}  # id -> the publish request
         self.runs_now: list[dict] = []  # `jobs run-now` requests (`bundle run`)
         self.ids = itertools.count(1_000_000)
         self.lock = threading.Lock()
@@ -412,6 +427,45 @@ class FakeWorkspace:
             return api_error(404, "RESOURCE_DOES_NOT_EXIST", f"No experiment {arguments['experiment_id']}.")
         return 200, {"experiment": self.experiments[arguments["experiment_id"]]}
 
+    def list_warehouses(self, arguments):
+        return 200, {"warehouses": [BI_WAREHOUSE.as_dict()]}
+
+    def _dashboard(self, dashboard_id: str, arguments) -> dict:
+        "The draft as the API returns it: the request's dashboard with its id, path and an etag."
+        sent = arguments["dashboard"]
+        draft = Dashboard.from_dict(sent | {
+            "dashboard_id": dashboard_id, "etag": str(next(self.ids)), "lifecycle_state": "ACTIVE",
+            "path": f"{sent.get('parent_path', '')}/{sent.get('display_name', '')}.lvdash.json"})
+        self.dashboards[dashboard_id] = draft.as_dict() | {key: arguments[key] for key in
+                                                            ("dataset_catalog", "dataset_schema") if key in arguments}
+        return self.dashboards[dashboard_id]
+
+    def create_dashboard(self, arguments):
+        return 200, self._dashboard(f"{next(self.ids):032x}", arguments)
+
+    def get_dashboard(self, arguments):
+        if arguments["dashboard_id"] not in self.dashboards:
+            return api_error(404, "RESOURCE_DOES_NOT_EXIST", f"No dashboard {arguments['dashboard_id']}.")
+        return 200, self.dashboards[arguments["dashboard_id"]]
+
+    def update_dashboard(self, arguments):
+        if arguments["dashboard_id"] not in self.dashboards:
+            return api_error(404, "RESOURCE_DOES_NOT_EXIST", f"No dashboard {arguments['dashboard_id']}.")
+        return 200, self._dashboard(arguments["dashboard_id"], arguments)
+
+    def publish_dashboard(self, arguments):
+        if arguments["dashboard_id"] not in self.dashboards:
+            return api_error(404, "RESOURCE_DOES_NOT_EXIST", f"No dashboard {arguments['dashboard_id']}.")
+        self.published[arguments["dashboard_id"]] = arguments
+        draft = self.dashboards[arguments["dashboard_id"]]
+        return 200, PublishedDashboard(display_name=draft.get("display_name"), warehouse_id=arguments.get(
+            "warehouse_id"), embed_credentials=arguments.get("embed_credentials")).as_dict()
+
+    def get_published_dashboard(self, arguments):
+        if arguments["dashboard_id"] not in self.published:
+            return api_error(404, "RESOURCE_DOES_NOT_EXIST", f"Dashboard {arguments['dashboard_id']} is not published.")
+        return self.publish_dashboard(arguments)
+
     # --- HTTP ---
 
     def handle(self, method: str, raw_path: str, body: bytes) -> tuple[int, dict | bytes]:
@@ -428,7 +482,9 @@ class FakeWorkspace:
         if route.sdk is None:
             arguments = _query_arguments(None, url.query) | path_arguments
         elif method in ("POST", "PUT", "PATCH"):
-            arguments = json.loads(body or b"{}") | path_arguments
+            decoded = json.loads(body or b"{}")
+            arguments = ({route.body: decoded} if route.body else decoded) | _query_arguments(route.sdk, url.query) \
+                | path_arguments
         else:
             arguments = _query_arguments(route.sdk, url.query) | path_arguments
         with self.lock:

@@ -96,3 +96,26 @@ resource "databricks_secret_acl" "read" {
   principal  = each.value
   permission = "READ"
 }
+
+# The SQL warehouse the bundle's on-time dashboard runs on (resources/dashboard.yml looks it up by this name).
+# Serverless and small: it starts on a dashboard's first query and stops after 10 idle minutes.
+resource "databricks_sql_endpoint" "bi" {
+  name                      = "dbxml-bi"
+  cluster_size              = "2X-Small"
+  max_num_clusters          = 1
+  auto_stop_mins            = 10
+  enable_serverless_compute = true
+  warehouse_type            = "PRO"
+}
+
+resource "databricks_permissions" "bi_warehouse" {
+  sql_endpoint_id = databricks_sql_endpoint.bi.id
+
+  dynamic "access_control" {
+    for_each = var.warehouse_users
+    content {
+      group_name       = access_control.value
+      permission_level = "CAN_USE"
+    }
+  }
+}

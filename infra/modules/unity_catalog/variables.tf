@@ -68,3 +68,8 @@ variable "secret_readers" {
   description = "Principals given READ on the `dbxml` secret scope, under static keys (application ids are unknown until apply)."
   type        = map(string)
 }
+
+variable "warehouse_users" {
+  description = "Groups given CAN_USE on the dbxml-bi SQL warehouse (the dashboard's viewers), under static keys."
+  type        = map(string)
+}
