@@ -199,15 +199,22 @@ def mlflow_ui(args: argparse.Namespace) -> int:
 
 # %% ../nbs/05_cli.ipynb #afaec0a5
 def check(args: argparse.Namespace) -> int:
-    "`dbxml check`: the notebook hygiene rules, then (unless `--no-sync`) the sync check."
-    from dbxml.hygiene import hygiene_problems, sync_problems
+    "`dbxml check`: the hygiene rules, then (unless `--no-sync`) the sync check; `--fix` first fixes what it can."
+    from dbxml.hygiene import fix_repository, hygiene_problems, sync_problems
 
     root = Path(args.root)
+    if args.fix:
+        for changed in fix_repository(root):
+            print(changed)
     problems = hygiene_problems(root) + ([] if args.no_sync else sync_problems(root))
     for problem in problems:
         print(problem, file=sys.stderr)
+    if problems and args.fix:
+        raise DbxmlError(f"{len(problems)} notebook hygiene problem(s) that --fix cannot fix; see above.")
     if problems:
-        raise DbxmlError(f"{len(problems)} notebook hygiene problem(s); see above.")
+        raise DbxmlError(f"{len(problems)} notebook hygiene problem(s); see above. To fix them, run "
+                         "`dbxml check --fix` and commit what it changes (a token or key, or a twin whose notebook "
+                         "is gone, needs a person).")
     print("notebooks clean, twins current" + ("" if args.no_sync else ", library and README in sync"))
     return 0
 
@@ -265,6 +272,9 @@ def parser() -> argparse.ArgumentParser:
     checker = add("check", check, "check notebook hygiene and that library and README are in sync")
     checker.add_argument("--root", default=".", help="repository root (default: .)")
     checker.add_argument("--no-sync", action="store_true", help="skip the sync check (it rewrites generated files)")
+    checker.add_argument("--fix", action="store_true",
+                         help="first fix notebooks saved by Databricks (ids, kernelspec, UI metadata), the library, "
+                              "README and twins; print each file changed")
     return main_parser
 
 # %% ../nbs/05_cli.ipynb #a752fa44

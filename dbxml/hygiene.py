@@ -5,6 +5,7 @@
 # %% ../nbs/09_hygiene.ipynb #75ead41f
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
@@ -13,15 +14,25 @@ import shutil
 import subprocess
 import sys
 import warnings
+from collections import Counter
+from copy import deepcopy
 from pathlib import Path
+from secrets import token_hex
 
 import jupytext
+import nbformat
+from jupytext.config import load_jupytext_config
+
+from .config import DbxmlError
 
 # %% auto #0
 __all__ = ['DATABRICKS_NOTEBOOK_KEY', 'DATABRICKS_CELL_KEY', 'ANSI_ESCAPE', 'TOKEN_PATTERNS', 'NOISY_PLUGINS',
-           'notebook_problems', 'strings_in', 'output_strings', 'notebook_strings', 'secret_kinds', 'scanning_settings',
-           'notebook_secrets', 'twin_path', 'cell_sources', 'twin_problems', 'repository_notebooks', 'hygiene_problems',
-           'write_readme', 'regenerate', 'changed_files', 'sync_problems', 'git', 'copy_repository']
+           'DATABRICKS_OUTPUT_KEY', 'RESTORED_METADATA', 'PYTHON_KERNELSPEC', 'notebook_problems', 'strings_in',
+           'output_strings', 'notebook_strings', 'secret_kinds', 'scanning_settings', 'notebook_secrets', 'twin_path',
+           'cell_sources', 'twin_problems', 'repository_notebooks', 'hygiene_problems', 'write_readme', 'regenerate',
+           'changed_files', 'sync_problems', 'git', 'copy_repository', 'strip_databricks_metadata', 'cell_key',
+           'committed_counterparts', 'new_cell_id', 'restore_cells', 'usual_metadata', 'restore_metadata',
+           'fix_notebook', 'committed_notebook', 'write_twin', 'fix_repository']
 
 # %% ../nbs/09_hygiene.ipynb #fd0b3b76
 DATABRICKS_NOTEBOOK_KEY = "application/vnd.databricks.v1+notebook"
@@ -180,12 +191,15 @@ def write_readme(root: Path | str = ".") -> Path:
 
 # %% ../nbs/09_hygiene.ipynb #11a7ea87
 def regenerate(root: Path | str = ".") -> None:
-    "Run every generator: `nbdev_clean`, `nbdev_export`, the README."
+    "Run every generator: `nbdev_clean`, `nbdev_export`, the README, the architecture page's diagrams."
+    from dbxml.diagrams import write_diagrams  # the diagrams read the exported library: after nbdev_export
+
     tools = Path(sys.executable).parent
     environ = {key: value for key, value in os.environ.items() if key != "IN_TEST"}  # nbdev_export skips under it
     for tool in ("nbdev_clean", "nbdev_export"):
         subprocess.run([str(tools / tool)], cwd=root, check=True, capture_output=True, env=environ)
     write_readme(root)
+    write_diagrams(root)
 
 def changed_files(root: Path | str = ".") -> dict[str, str]:
     "What git sees changed or untracked under `root` (ignored files aside), each with a hash of its content."
@@ -223,3 +237,153 @@ def copy_repository(source: Path | str,  # a git working tree
     git("add", "-A", cwd=destination)
     git("commit", "-qm", f"copy of {source}", cwd=destination)
     return destination
+
+# %% ../nbs/09_hygiene.ipynb #245dddbf
+DATABRICKS_OUTPUT_KEY = "application/vnd.databricks.v1+output"
+
+def strip_databricks_metadata(notebook: dict,  # a notebook as parsed JSON
+                             ) -> dict:
+    "A copy of `notebook` without Databricks' UI metadata (on the notebook, its cells, their outputs) or widget state."
+    notebook = deepcopy(notebook)
+    metadata = notebook.setdefault("metadata", {})
+    for key in (DATABRICKS_NOTEBOOK_KEY, "widgets"):
+        metadata.pop(key, None)
+    for cell in notebook.get("cells", []):
+        cell.setdefault("metadata", {}).pop(DATABRICKS_CELL_KEY, None)
+        for output in cell.get("outputs", []):
+            output.get("metadata", {}).pop(DATABRICKS_OUTPUT_KEY, None)  # a result table's data and UI state
+    return notebook
+
+# %% ../nbs/09_hygiene.ipynb #9eb15f7f
+def cell_key(cell: dict,  # a cell as parsed JSON
+            ) -> tuple[str, str]:
+    "What finds a cell again: its type and source (Databricks may store the source as one string)."
+    source = cell.get("source", "")
+    return cell.get("cell_type", ""), ("".join(source) if isinstance(source, list) else source).strip()
+
+def committed_counterparts(cells: list[dict],  # the cells as saved
+                           committed: list[dict],  # the cells of the same notebook as last committed
+                          ) -> list[dict | None]:
+    "For each of `cells`, the committed cell it is, or the one it replaced in place; `None` for a new cell."
+    matcher = difflib.SequenceMatcher(None, [cell_key(cell) for cell in committed], [cell_key(cell) for cell in cells],
+                                      autojunk=False)
+    counterparts = [None] * len(cells)
+    for change, old_start, old_end, new_start, new_end in matcher.get_opcodes():
+        edited_in_place = change == "replace" and old_end - old_start == new_end - new_start
+        if change == "equal" or edited_in_place:
+            for old, new in zip(range(old_start, old_end), range(new_start, new_end), strict=True):
+                if committed[old].get("cell_type") == cells[new].get("cell_type"):
+                    counterparts[new] = committed[old]
+    return counterparts
+
+# %% ../nbs/09_hygiene.ipynb #006a6e1a
+def new_cell_id(taken: set[str]) -> str:
+    "A fresh cell id, not among `taken`: eight hex digits, like the ids nbdev and Jupyter give."
+    while (cell_id := token_hex(4)) in taken:
+        pass
+    return cell_id
+
+def restore_cells(notebook: dict,  # a notebook as parsed JSON
+                  committed: dict | None,  # the same notebook as last committed; `None` if it is new
+                 ) -> dict:
+    "A copy of `notebook` whose every cell has an id, the committed cell's when there is one, and its papermill tags."
+    notebook = deepcopy(notebook)
+    cells = notebook.get("cells", [])
+    counterparts = committed_counterparts(cells, (committed or {}).get("cells", []))
+    taken = set()
+    for cell, counterpart in zip(cells, counterparts, strict=True):
+        metadata = cell.setdefault("metadata", {})
+        if counterpart and "tags" in counterpart.get("metadata", {}) and "tags" not in metadata:
+            metadata["tags"] = counterpart["metadata"]["tags"]  # Databricks keeps no Jupyter tags
+        wanted = (counterpart or {}).get("id") or cell.get("id")
+        cell["id"] = wanted if wanted and wanted not in taken else new_cell_id(taken)
+        taken.add(cell["id"])
+    if notebook.get("nbformat") == 4:
+        notebook["nbformat_minor"] = max(notebook.get("nbformat_minor", 0), 5)  # cell ids came with 4.5
+    return notebook
+
+# %% ../nbs/09_hygiene.ipynb #21937250
+RESTORED_METADATA = ("kernelspec", "jupytext")
+PYTHON_KERNELSPEC = {"display_name": "python3", "language": "python", "name": "python3"}
+
+def usual_metadata(root: Path | str = ".",  # the repository root
+                  ) -> dict:
+    "The kernelspec and jupytext settings most of the repository's notebooks have (a Python kernel if none has)."
+    counts = Counter()
+    for path in repository_notebooks(Path(root)):
+        metadata = json.loads(path.read_text(encoding="utf-8")).get("metadata", {})
+        counts.update((key, json.dumps(metadata[key], sort_keys=True)) for key in RESTORED_METADATA if key in metadata)
+    usual = {}
+    for (key, value), _ in counts.most_common():
+        usual.setdefault(key, json.loads(value))
+    return {"kernelspec": PYTHON_KERNELSPEC} | usual
+
+def restore_metadata(notebook: dict,  # a notebook as parsed JSON
+                     committed: dict | None,  # the same notebook as last committed; `None` if it is new
+                     usual: dict,  # what `usual_metadata` found
+                    ) -> dict:
+    "A copy of `notebook` with the kernelspec and jupytext settings it was committed with, else the usual ones."
+    notebook = deepcopy(notebook)
+    metadata = notebook.setdefault("metadata", {})
+    committed_metadata = (committed or {}).get("metadata", {})
+    for key in RESTORED_METADATA:
+        if key not in metadata and key in (committed_metadata.keys() | usual.keys()):
+            metadata[key] = committed_metadata.get(key, usual.get(key))
+    return notebook
+
+# %% ../nbs/09_hygiene.ipynb #80a05dae
+def fix_notebook(notebook: dict,  # a notebook as parsed JSON, e.g. as Databricks saved it
+                 committed: dict | None,  # the same notebook as last committed; `None` if it is new
+                 usual: dict,  # what `usual_metadata` found
+                ) -> dict:
+    "`notebook` without Databricks' UI metadata and widget state, its ids, tags, kernelspec and jupytext settings back."
+    return restore_cells(restore_metadata(strip_databricks_metadata(notebook), committed, usual), committed)
+
+# %% ../nbs/09_hygiene.ipynb #00d07f90
+def committed_notebook(path: Path,  # a notebook in the repository
+                       root: Path | str = ".",  # the repository root
+                      ) -> dict | None:
+    "The notebook at `path` as committed in git's `HEAD`; `None` when it is new or nothing is committed."
+    relative = Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+    shown = subprocess.run(["git", "show", f"HEAD:./{relative}"], cwd=root, capture_output=True, encoding="utf-8")
+    return json.loads(shown.stdout) if shown.returncode == 0 else None
+
+def write_twin(notebook_path: Path,  # a notebook under `nbs/`
+               root: Path | str = ".",  # the repository root
+              ) -> Path:
+    "Write the `py:percent` twin of `notebook_path` from the notebook, as the repository's jupytext settings say."
+    twin = twin_path(notebook_path, root)
+    with warnings.catch_warnings():  # nbformat's about ids, when the notebook has none yet
+        warnings.simplefilter("ignore")
+        notebook = jupytext.read(notebook_path)
+    twin.parent.mkdir(parents=True, exist_ok=True)
+    config = load_jupytext_config(str(Path(notebook_path).resolve()))
+    twin.write_text(jupytext.writes(notebook, fmt="py:percent", config=config), encoding="utf-8")
+    return twin
+
+# %% ../nbs/09_hygiene.ipynb #09521a30
+def fix_repository(root: Path | str = ".",  # the repository root, a git working tree
+                  ) -> list[str]:
+    "Fix what rules 1, 3 and 4 found (see above); return one line per file changed. Refuses while a secret is found."
+    root = Path(root)
+    notebooks = {path: json.loads(path.read_text(encoding="utf-8")) for path in repository_notebooks(root)}
+    secrets_found = [f"{path.relative_to(root)}: {found.split(';')[0]}"
+                     for path, notebook in notebooks.items() for found in notebook_secrets(notebook)]
+    if secrets_found:
+        raise DbxmlError(f"--fix changed nothing: a token or key is in {'; '.join(secrets_found)}. Clear it by hand "
+                         "(and revoke the credential if it is real), then run `dbxml check --fix` again.")
+    before = changed_files(root)
+    done, usual = {}, usual_metadata(root)
+    for path, notebook in notebooks.items():
+        if problems := notebook_problems(notebook):
+            fixed = fix_notebook(notebook, committed_notebook(path, root), usual)
+            # written as Jupyter writes: sources as lists of lines (Databricks may store one string), keys sorted
+            path.write_text(nbformat.writes(nbformat.from_dict(fixed)) + "\n", encoding="utf-8")
+            done[path.relative_to(root).as_posix()] = "fixed " + "; ".join(problems)
+    regenerate(root)
+    for path in notebooks:
+        if twin_problems(path, twin_path(path, root)):
+            done[write_twin(path, root).relative_to(root).as_posix()] = f"rewritten from {path.relative_to(root)}"
+    after = changed_files(root)
+    return [f"{path}: {done.get(path, 'regenerated by nbdev_clean, nbdev_export or the README build')}"
+            for path in sorted(before | after) if before.get(path) != after.get(path)]

@@ -21,7 +21,10 @@
 #    `make check`).
 #
 # `dbxml check` runs rules 1 to 4; pre-commit runs the same entry points. `SECURITY.md`
-# says what else keeps secrets out of the repository.
+# says what else keeps secrets out of the repository. When rules 1, 3 or 4 fail,
+# `dbxml check --fix` repairs the notebooks, regenerates the library and README and
+# rewrites the twins; a token or key, and a twin whose notebook is gone, are left to a
+# person (see *Fixing what can be fixed* below).
 
 # %%
 #| default_exp hygiene
@@ -30,6 +33,7 @@
 #| export
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
@@ -38,9 +42,16 @@ import shutil
 import subprocess
 import sys
 import warnings
+from collections import Counter
+from copy import deepcopy
 from pathlib import Path
+from secrets import token_hex
 
 import jupytext
+import nbformat
+from jupytext.config import load_jupytext_config
+
+from dbxml.config import DbxmlError
 
 # %%
 #| hide
@@ -346,12 +357,15 @@ def write_readme(root: Path | str = ".") -> Path:
 # %%
 #| export
 def regenerate(root: Path | str = ".") -> None:
-    "Run every generator: `nbdev_clean`, `nbdev_export`, the README."
+    "Run every generator: `nbdev_clean`, `nbdev_export`, the README, the architecture page's diagrams."
+    from dbxml.diagrams import write_diagrams  # the diagrams read the exported library: after nbdev_export
+
     tools = Path(sys.executable).parent
     environ = {key: value for key, value in os.environ.items() if key != "IN_TEST"}  # nbdev_export skips under it
     for tool in ("nbdev_clean", "nbdev_export"):
         subprocess.run([str(tools / tool)], cwd=root, check=True, capture_output=True, env=environ)
     write_readme(root)
+    write_diagrams(root)
 
 def changed_files(root: Path | str = ".") -> dict[str, str]:
     "What git sees changed or untracked under `root` (ignored files aside), each with a hash of its content."
@@ -415,3 +429,298 @@ git("checkout", "-q", ".", cwd=copy)
 generated = copy / "dbxml" / "tables.py"
 generated.write_text(generated.read_text() + "\n# a quick fix, made in the wrong place\n")
 test_eq([problem.split(":")[0] for problem in sync_problems(copy)], ["dbxml/tables.py"])
+
+# %% [markdown]
+# ## Fixing what can be fixed: `dbxml check --fix`
+#
+# A data scientist who edits a notebook in a Databricks Git folder and commits from
+# there breaks rules 1, 3 and 4 at once: Databricks drops the cell ids and the
+# kernelspec, adds its UI metadata (the notebook's name, widgets and their values,
+# dashboards; a title and a `nuid` on every cell; result tables' state on outputs),
+# and refreshes neither the twin nor the library. `dbxml check --fix` puts all of it
+# back, so that what Databricks committed becomes what the repository keeps:
+#
+# - the Databricks UI metadata and widget state go;
+# - every cell gets back the id it has in the last commit (`HEAD`), found by its type and
+#   source, or by its place when it was edited in place; a new cell gets a new id. A
+#   notebook saved with no change so comes back byte for byte, and the diff of an edited
+#   one shows the edit only, even after a plain `dbxml check` (whose `nbdev_clean` gives
+#   cells without an id a random one);
+# - the kernelspec and jupytext settings come back from the last commit (a new notebook
+#   gets the ones most of the repository's notebooks have), and so do the papermill
+#   `parameters` tags that Databricks does not keep;
+# - then `nbdev_clean`, `nbdev_export` and the README build run (rule 4), and every twin
+#   that is missing or stale is rewritten from its notebook (rule 3).
+#
+# The first step, on the metadata Databricks adds:
+
+# %%
+#| export
+DATABRICKS_OUTPUT_KEY = "application/vnd.databricks.v1+output"
+
+def strip_databricks_metadata(notebook: dict,  # a notebook as parsed JSON
+                             ) -> dict:
+    "A copy of `notebook` without Databricks' UI metadata (on the notebook, its cells, their outputs) or widget state."
+    notebook = deepcopy(notebook)
+    metadata = notebook.setdefault("metadata", {})
+    for key in (DATABRICKS_NOTEBOOK_KEY, "widgets"):
+        metadata.pop(key, None)
+    for cell in notebook.get("cells", []):
+        cell.setdefault("metadata", {}).pop(DATABRICKS_CELL_KEY, None)
+        for output in cell.get("outputs", []):
+            output.get("metadata", {}).pop(DATABRICKS_OUTPUT_KEY, None)  # a result table's data and UI state
+    return notebook
+
+
+# %%
+saved = {"metadata": {DATABRICKS_NOTEBOOK_KEY: {"notebookName": "02_catalog", "widgets": {}},
+                      "language_info": {"name": "python"}},
+         "cells": [{"cell_type": "code", "execution_count": 0, "source": ["x = 1"], "outputs": [
+             {"output_type": "display_data", "data": {"text/plain": "1"},
+              "metadata": {DATABRICKS_OUTPUT_KEY: {"addedWidgets": {}, "data": [[1]]}}}],
+                    "metadata": {DATABRICKS_CELL_KEY: {"nuid": "5f0c", "showTitle": False, "title": ""}}}]}
+stripped = strip_databricks_metadata(saved)
+test_eq(stripped["metadata"], {"language_info": {"name": "python"}})  # nbdev_clean drops the rest
+test_eq(stripped["cells"][0]["metadata"], {})
+test_eq(stripped["cells"][0]["outputs"][0]["metadata"], {})
+assert DATABRICKS_CELL_KEY in saved["cells"][0]["metadata"]  # the notebook given is left as it was
+
+
+# %% [markdown]
+# A cell is found in the committed notebook by its type and source. `difflib` lines the
+# two lists of cells up, so a cell added, removed or moved does not shift every id after
+# it; where as many cells were replaced as were there before, each was edited in place and
+# keeps its id.
+
+# %%
+#| export
+def cell_key(cell: dict,  # a cell as parsed JSON
+            ) -> tuple[str, str]:
+    "What finds a cell again: its type and source (Databricks may store the source as one string)."
+    source = cell.get("source", "")
+    return cell.get("cell_type", ""), ("".join(source) if isinstance(source, list) else source).strip()
+
+def committed_counterparts(cells: list[dict],  # the cells as saved
+                           committed: list[dict],  # the cells of the same notebook as last committed
+                          ) -> list[dict | None]:
+    "For each of `cells`, the committed cell it is, or the one it replaced in place; `None` for a new cell."
+    matcher = difflib.SequenceMatcher(None, [cell_key(cell) for cell in committed], [cell_key(cell) for cell in cells],
+                                      autojunk=False)
+    counterparts = [None] * len(cells)
+    for change, old_start, old_end, new_start, new_end in matcher.get_opcodes():
+        edited_in_place = change == "replace" and old_end - old_start == new_end - new_start
+        if change == "equal" or edited_in_place:
+            for old, new in zip(range(old_start, old_end), range(new_start, new_end), strict=True):
+                if committed[old].get("cell_type") == cells[new].get("cell_type"):
+                    counterparts[new] = committed[old]
+    return counterparts
+
+
+# %%
+def make_cell(cell_type, source, id=None):
+    return {"cell_type": cell_type, "source": source, "metadata": {}, **({"id": id} if id else {})}
+
+committed_cells = [make_cell("markdown", "# Title", "m1"), make_cell("code", "x = 1", "c1"),
+                   make_cell("code", "y = 2", "c2")]
+test_eq(committed_counterparts([make_cell("markdown", ["# Title"]), make_cell("code", "x = 1")], committed_cells),
+        committed_cells[:2])
+# a new cell at the top, the second one edited: the others are found, the edited one replaced its old self
+saved_cells = [make_cell("code", "import os"), make_cell("markdown", "# Title"), make_cell("code", "x = 10"),
+               make_cell("code", "y = 2")]
+test_eq([found and found["id"] for found in committed_counterparts(saved_cells, committed_cells)],
+        [None, "m1", "c1", "c2"])
+
+
+# %% [markdown]
+# Ids are then taken from the counterparts, over any id a cell has: `nbdev_clean`, which a
+# plain `dbxml check` runs, may have given it a random one. A new cell keeps the id it has,
+# or gets a new one that no other cell has (eight hex digits, like nbdev's):
+
+# %%
+#| export
+def new_cell_id(taken: set[str]) -> str:
+    "A fresh cell id, not among `taken`: eight hex digits, like the ids nbdev and Jupyter give."
+    while (cell_id := token_hex(4)) in taken:
+        pass
+    return cell_id
+
+def restore_cells(notebook: dict,  # a notebook as parsed JSON
+                  committed: dict | None,  # the same notebook as last committed; `None` if it is new
+                 ) -> dict:
+    "A copy of `notebook` whose every cell has an id, the committed cell's when there is one, and its papermill tags."
+    notebook = deepcopy(notebook)
+    cells = notebook.get("cells", [])
+    counterparts = committed_counterparts(cells, (committed or {}).get("cells", []))
+    taken = set()
+    for cell, counterpart in zip(cells, counterparts, strict=True):
+        metadata = cell.setdefault("metadata", {})
+        if counterpart and "tags" in counterpart.get("metadata", {}) and "tags" not in metadata:
+            metadata["tags"] = counterpart["metadata"]["tags"]  # Databricks keeps no Jupyter tags
+        wanted = (counterpart or {}).get("id") or cell.get("id")
+        cell["id"] = wanted if wanted and wanted not in taken else new_cell_id(taken)
+        taken.add(cell["id"])
+    if notebook.get("nbformat") == 4:
+        notebook["nbformat_minor"] = max(notebook.get("nbformat_minor", 0), 5)  # cell ids came with 4.5
+    return notebook
+
+
+# %%
+committed_cells[1]["metadata"] = {"tags": ["parameters"]}
+saved_cells[-1]["id"] = "9f3e07aa"  # as nbdev_clean gives
+restored = restore_cells({"nbformat": 4, "nbformat_minor": 0, "metadata": {}, "cells": saved_cells},
+                         {"cells": committed_cells})
+test_eq([restored_cell["id"] for restored_cell in restored["cells"]][1:], ["m1", "c1", "c2"])
+assert re.fullmatch("[0-9a-f]{8}", restored["cells"][0]["id"])
+test_eq(restore_cells({"cells": [make_cell("code", "new", "n1")]}, {"cells": committed_cells})["cells"][0]["id"], "n1")
+test_eq(restored["cells"][2]["metadata"], {"tags": ["parameters"]})
+test_eq(restored["nbformat_minor"], 5)
+equal_new_cells = restore_cells({"cells": [make_cell("code", "a"), make_cell("code", "a")]}, None)["cells"]
+test_eq(len({new_cell["id"] for new_cell in equal_new_cells}), 2)  # two equal new cells, two ids
+
+# %% [markdown]
+# The kernelspec and the jupytext settings come back from the committed notebook; a new
+# notebook gets the ones the repository's notebooks have most:
+
+# %%
+#| export
+RESTORED_METADATA = ("kernelspec", "jupytext")
+PYTHON_KERNELSPEC = {"display_name": "python3", "language": "python", "name": "python3"}
+
+def usual_metadata(root: Path | str = ".",  # the repository root
+                  ) -> dict:
+    "The kernelspec and jupytext settings most of the repository's notebooks have (a Python kernel if none has)."
+    counts = Counter()
+    for path in repository_notebooks(Path(root)):
+        metadata = json.loads(path.read_text(encoding="utf-8")).get("metadata", {})
+        counts.update((key, json.dumps(metadata[key], sort_keys=True)) for key in RESTORED_METADATA if key in metadata)
+    usual = {}
+    for (key, value), _ in counts.most_common():
+        usual.setdefault(key, json.loads(value))
+    return {"kernelspec": PYTHON_KERNELSPEC} | usual
+
+def restore_metadata(notebook: dict,  # a notebook as parsed JSON
+                     committed: dict | None,  # the same notebook as last committed; `None` if it is new
+                     usual: dict,  # what `usual_metadata` found
+                    ) -> dict:
+    "A copy of `notebook` with the kernelspec and jupytext settings it was committed with, else the usual ones."
+    notebook = deepcopy(notebook)
+    metadata = notebook.setdefault("metadata", {})
+    committed_metadata = (committed or {}).get("metadata", {})
+    for key in RESTORED_METADATA:
+        if key not in metadata and key in (committed_metadata.keys() | usual.keys()):
+            metadata[key] = committed_metadata.get(key, usual.get(key))
+    return notebook
+
+
+# %%
+usual = usual_metadata(root)
+test_eq(usual["kernelspec"], PYTHON_KERNELSPEC)
+test_eq(usual["jupytext"], {"cell_metadata_filter": "tags,-all"})
+committed_kernel = {"name": "dbxml", "display_name": "dbxml", "language": "python"}
+test_eq(restore_metadata({"metadata": {}}, {"metadata": {"kernelspec": committed_kernel}}, usual)["metadata"],
+        {"kernelspec": committed_kernel, "jupytext": usual["jupytext"]})
+test_eq(restore_metadata({}, None, usual)["metadata"], usual)
+
+
+# %% [markdown]
+# The three steps make one notebook clean by rule 1. Databricks' `language_info` and
+# `execution_count` of 0 are left to `nbdev_clean`, which `--fix` runs next:
+
+# %%
+#| export
+def fix_notebook(notebook: dict,  # a notebook as parsed JSON, e.g. as Databricks saved it
+                 committed: dict | None,  # the same notebook as last committed; `None` if it is new
+                 usual: dict,  # what `usual_metadata` found
+                ) -> dict:
+    "`notebook` without Databricks' UI metadata and widget state, its ids, tags, kernelspec and jupytext settings back."
+    return restore_cells(restore_metadata(strip_databricks_metadata(notebook), committed, usual), committed)
+
+
+# %%
+test_eq(notebook_problems(from_databricks), ["no kernelspec (papermill cannot run it)", "1 cells without an id",
+                                             "Databricks UI metadata (saved from a Databricks Git folder)",
+                                             "widget state in the metadata"])
+test_eq(notebook_problems(fix_notebook(from_databricks, None, usual)), [])
+test_eq(notebook_problems(fix_notebook(saved, None, usual)), [])
+
+
+# %% [markdown]
+# On disk, the committed notebook is git's `HEAD`, and a twin is written from its
+# notebook with the repository's jupytext settings. Not `jupytext --sync`: it takes the
+# cells from whichever file was modified last, and a twin can well be newer than a
+# notebook just pulled from Databricks.
+
+# %%
+#| export
+def committed_notebook(path: Path,  # a notebook in the repository
+                       root: Path | str = ".",  # the repository root
+                      ) -> dict | None:
+    "The notebook at `path` as committed in git's `HEAD`; `None` when it is new or nothing is committed."
+    relative = Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+    shown = subprocess.run(["git", "show", f"HEAD:./{relative}"], cwd=root, capture_output=True, encoding="utf-8")
+    return json.loads(shown.stdout) if shown.returncode == 0 else None
+
+def write_twin(notebook_path: Path,  # a notebook under `nbs/`
+               root: Path | str = ".",  # the repository root
+              ) -> Path:
+    "Write the `py:percent` twin of `notebook_path` from the notebook, as the repository's jupytext settings say."
+    twin = twin_path(notebook_path, root)
+    with warnings.catch_warnings():  # nbformat's about ids, when the notebook has none yet
+        warnings.simplefilter("ignore")
+        notebook = jupytext.read(notebook_path)
+    twin.parent.mkdir(parents=True, exist_ok=True)
+    config = load_jupytext_config(str(Path(notebook_path).resolve()))
+    twin.write_text(jupytext.writes(notebook, fmt="py:percent", config=config), encoding="utf-8")
+    return twin
+
+
+# %%
+test_eq(committed_notebook(root / "nbs" / "02_catalog.ipynb", root)["cells"][0]["id"],
+        json.loads((root / "nbs" / "02_catalog.ipynb").read_text())["cells"][0]["id"])
+test_eq(committed_notebook(root / "nbs" / "not_yet_committed.ipynb", root), None)
+twin_copy = Path(tempfile.mkdtemp())
+(twin_copy / "nbs").mkdir()
+shutil.copy(root / "nbs" / "02_catalog.ipynb", twin_copy / "nbs")
+shutil.copy(root / "pyproject.toml", twin_copy)  # where the jupytext settings are
+test_eq(write_twin(twin_copy / "nbs" / "02_catalog.ipynb", twin_copy).read_text(),
+        (root / "nbs_py" / "02_catalog.py").read_text())
+
+
+# %% [markdown]
+# The whole repository: every notebook rule 1 fails is fixed, then the generators run,
+# then stale twins are rewritten. Each changed file is named once, with what was done to
+# it. A token or key stops it before it changes anything: clearing one is a person's
+# job, and so is revoking it (stripping widget state could take one out of the file, but
+# not out of the commit Databricks made).
+
+# %%
+#| export
+def fix_repository(root: Path | str = ".",  # the repository root, a git working tree
+                  ) -> list[str]:
+    "Fix what rules 1, 3 and 4 found (see above); return one line per file changed. Refuses while a secret is found."
+    root = Path(root)
+    notebooks = {path: json.loads(path.read_text(encoding="utf-8")) for path in repository_notebooks(root)}
+    secrets_found = [f"{path.relative_to(root)}: {found.split(';')[0]}"
+                     for path, notebook in notebooks.items() for found in notebook_secrets(notebook)]
+    if secrets_found:
+        raise DbxmlError(f"--fix changed nothing: a token or key is in {'; '.join(secrets_found)}. Clear it by hand "
+                         "(and revoke the credential if it is real), then run `dbxml check --fix` again.")
+    before = changed_files(root)
+    done, usual = {}, usual_metadata(root)
+    for path, notebook in notebooks.items():
+        if problems := notebook_problems(notebook):
+            fixed = fix_notebook(notebook, committed_notebook(path, root), usual)
+            # written as Jupyter writes: sources as lists of lines (Databricks may store one string), keys sorted
+            path.write_text(nbformat.writes(nbformat.from_dict(fixed)) + "\n", encoding="utf-8")
+            done[path.relative_to(root).as_posix()] = "fixed " + "; ".join(problems)
+    regenerate(root)
+    for path in notebooks:
+        if twin_problems(path, twin_path(path, root)):
+            done[write_twin(path, root).relative_to(root).as_posix()] = f"rewritten from {path.relative_to(root)}"
+    after = changed_files(root)
+    return [f"{path}: {done.get(path, 'regenerated by nbdev_clean, nbdev_export or the README build')}"
+            for path in sorted(before | after) if before.get(path) != after.get(path)]
+
+# %% [markdown]
+# `tests/test_repository_rules.py` fixes a notebook of this repository saved the way
+# Databricks saves it, with and without an edit, and shows a secret stopping the fix.

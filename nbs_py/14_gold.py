@@ -28,11 +28,14 @@ from dbxml.tables import Column, TableSpec, latest_note, replace_rows, table_ver
 
 # %%
 #| hide
+import json
+import re
+
 from fastcore.test import test_eq
 from IPython.display import HTML
 
 from dbxml.bronze import ingest_dimensions, ingest_month
-from dbxml.config import load_target, scratch_target
+from dbxml.config import find_config, load_target, scratch_target
 from dbxml.silver import refine_dimensions, refine_month
 from dbxml.sources import land_source_files
 from dbxml.spark import get_spark
@@ -210,6 +213,22 @@ test_eq(last_commit_note(spark, table_name(scratch, "gold_flight_features").on(s
 #| results
 busiest = marts.orderBy(F.desc("flights"), "carrier", "origin").limit(10).toPandas()
 HTML(busiest.round(3).to_html(index=False))
+
+# %% [markdown]
+# The bundle's AI/BI dashboard (`dashboards/ontime.lvdash.json`, deployed by
+# `resources/dashboard.yml`) reads this mart. Its datasets run here as a SQL warehouse
+# would run them, and every column its charts use comes out of its dataset:
+
+# %%
+dashboard = json.loads((find_config().parent / "dashboards" / "ontime.lvdash.json").read_text())
+spark.sql(f"USE {table_name(scratch, 'gold_ontime').on(scratch).rsplit('.', 1)[0]}")  # the dataset schema
+columns = {dataset["name"]: set(spark.sql("".join(dataset["queryLines"])).columns) for dataset in dashboard["datasets"]}
+for item in dashboard["pages"][0]["layout"]:
+    [query] = item["widget"]["queries"]
+    used = {name for field in query["query"]["fields"] for name in re.findall(r"`(\w+)`", field["expression"])}
+    assert used <= columns[query["query"]["datasetName"]], (item["widget"]["name"], used)
+test_eq(spark.sql("".join(dashboard["datasets"][0]["queryLines"])).where("origin = 'EWR'").first()["flights"],
+        marts.where("origin = 'EWR'").agg(F.sum("flights")).first()[0])
 
 # %% [markdown]
 # Building the month again from the same silver writes nothing (no new Delta version,

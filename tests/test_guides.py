@@ -33,7 +33,7 @@ FENCE = re.compile(r"^([ \t]*)```([\w-]*)[ \t]*\n(.*?)^[ \t]*```[ \t]*$", re.MUL
 COMMAND_LANGUAGES, OUTPUT_LANGUAGES = {"bash", "python", "sql"}, {"text"}
 
 # `dbxml check --fix` is tested where it is built; the lead reconciles this name with that test.
-CHECK_FIX_TEST = ("tests/test_repository_rules.py", "test_check_fix_restores_a_notebook_saved_by_databricks")
+CHECK_FIX_TEST = ("tests/test_repository_rules.py", "test_check_fix_keeps_an_edit_made_on_databricks_and_exports_it")
 
 RUN_HERE = {
     ".venv/bin/dbxml doctor": "test_doctor_passes_on_a_fresh_home",

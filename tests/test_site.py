@@ -229,3 +229,13 @@ def read_page_text(html: str) -> Page:
     page.feed(html)
     page.svg_count = html.count("<svg")
     return page
+
+
+def test_pages_show_the_committed_results(site):
+    "What `make results` committed reaches the pages (nbs/decisions/0017-results-on-the-pages.md)."
+    silver = (site / "silver.html").read_text(encoding="utf-8")
+    assert re.search(r"<td>cancelled_consistently</td>\s*<td>cancelled_consistently: dep_time=NA", silver)
+    assert "<td>EWR</td>" in (site / "gold.html").read_text(encoding="utf-8")  # January's mart
+    for page in ("gold.html", "train.html", "monitor.html"):  # the year's on-time chart, ROC and calibration, drift
+        figures = [link for link in read_page(site / page).links if link.endswith(".png")]
+        assert figures and all((site / link).is_file() for link in figures), (page, figures)
