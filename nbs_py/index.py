@@ -150,7 +150,9 @@
 # | `dbxml.toml` | the targets: `local`, `connect`, `dev`, `staging`, `prod` |
 # | `databricks.yml`, `resources/` | the Databricks bundle: the job graph, the model, volume, monitor, grants |
 # | `infra/` | Terraform: Azure, workspaces, Unity Catalog catalogs, schemas, principals, grants |
-# | `nbs/platform/` | delivery (CI/CD) and governance pages |
+# | `nbs/platform/` | the architecture (arc42), delivery (CI/CD) and governance pages |
+# | `nbs/guides/` | task guides for data scientists, ML engineers and platform administrators |
+# | `dashboards/` | the AI/BI dashboard over the gold mart, deployed by the bundle |
 # | `nbs/pipelines/` | the job's task notebooks (parameters cell, library calls, task values) |
 # | `nbs/decisions/` | the architecture decision records |
 # | `tests/` | what a notebook cannot hold: end to end, repository rules, faults, contracts |
@@ -168,6 +170,8 @@
 # .venv/bin/nbdev_export      # notebooks -> dbxml/
 # .venv/bin/jupytext --sync nbs/*.ipynb   # refresh the py:percent twins
 # make check                  # ruff and the notebook hygiene rules, as CI runs them
+# .venv/bin/dbxml check --fix # after a save in a Databricks Git folder: ids, kernelspec, twins, library
+# make results                # rewrite the outputs the site shows (after `make run` for the year's)
 # make docs                   # the documentation site, into docs/ (nbdev_docs with Quarto)
 # make preview                # the same site served locally, re-rendered on save
 # ```
@@ -176,4 +180,7 @@
 # machine's Quarto, or installs Quarto 1.7.34 through the workplace's installer
 # (`.ci/with-quarto`); `tests/test_site.py` builds the site the same way and checks it
 # (a page for every notebook and page, no broken internal link or image, every page in
-# the sidebar, search finds a function by name).
+# the sidebar, search finds a function by name), then opens five pages in headless
+# Chromium and keeps the screenshots in `build/site-screenshots/`. The notebooks are
+# committed without outputs except their `#| results` cells, which `make results` writes
+# (ADR 0017).
