@@ -32,7 +32,7 @@ def site(tmp_path_factory):
     if shutil.which("quarto") is None and not QUARTO_INSTALLER.exists():
         pytest.skip(f"no quarto on PATH and no {QUARTO_INSTALLER} to install it")
     repo = copy_repository(ROOT, tmp_path_factory.mktemp("site") / "repo")
-    built = subprocess.run([str(repo / ".ci" / "build-docs"), str(BIN)], cwd=repo, capture_output=True, text=True,
+    built = subprocess.run([str(ROOT / ".ci" / "build-docs"), str(BIN)], cwd=repo, capture_output=True, text=True,
                            timeout=1800)
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     return repo / "docs"
