@@ -71,6 +71,7 @@ def runs_here(cell: dict) -> bool:
     skipped = directives.get("eval:", [""])[0].lower() == "false" or set(NEVER_HERE) & directives.keys()
     return cell.get("cell_type") == "code" and not skipped
 
+
 # %%
 year_cell = {"cell_type": "code", "source": ["#| results\n", "#| year\n", "monitoring_figure(history)"]}
 test_eq(sorted(cell_directives(year_cell)), [RESULTS, YEAR])
@@ -79,6 +80,7 @@ assert not is_results_cell({"cell_type": "code", "source": "print(1)  #| results
 assert not runs_here({"cell_type": "code", "source": "#| databricks\nspark.table('x')"})
 assert not runs_here({"cell_type": "code", "source": "#| eval: false\nrun_everything()"})
 assert not runs_here({"cell_type": "markdown", "source": "#| results"})
+
 
 # %% [markdown]
 # ## Keeping only what is deterministic
@@ -112,6 +114,7 @@ def with_results(notebook: dict,  # the committed notebook
         cells.append(cell)
     return {**notebook, "cells": cells}
 
+
 # %%
 plain = {"cell_type": "code", "source": "x = 1", "outputs": [], "execution_count": None, "metadata": {}}
 shown = {"cell_type": "code", "source": "#| results\nx", "outputs": [], "execution_count": None, "metadata": {}}
@@ -123,6 +126,7 @@ test_eq(written["cells"][0]["outputs"], [])
 test_eq(written["cells"][1]["outputs"],
         [{"output_type": "execute_result", "data": {"text/plain": ["1"]}, "metadata": {}, "execution_count": None}])
 test_fail(lambda: with_results({"cells": [plain, shown], "metadata": {}}, executed[:1]), contains="shorter")
+
 
 # %% [markdown]
 # ## Executing a notebook
@@ -148,6 +152,7 @@ def execute_outputs(path: Path,  # a notebook
     finally:
         os.chdir(previous)
     return [list(cell.get("outputs", [])) if cell.cell_type == "code" else [] for cell in executable.cells]
+
 
 # %% [markdown]
 # ## Writing the results
@@ -190,6 +195,7 @@ def write_results(root: Path | str = ".",  # the repository root
             raise DbxmlError(f"writing the results of {path.relative_to(root)} failed (its error is above)")
     subprocess.run([str(Path(sys.executable).parent / "nbdev_clean")], cwd=root, check=True, capture_output=True)
     return notebooks
+
 
 # %% [markdown]
 # The library's own notebooks with results (this one has none: it would run itself):

@@ -244,6 +244,7 @@ rebuilt = build_month(spark, scratch, "2013-01")  # the notes match, but the cou
 test_eq((rebuilt["features"], rebuilt["mart_rows"], rebuilt["written"]), (january["features"], january["mart_rows"], True))
 test_eq(features.count(), january["features"])
 
+
 # %% [markdown]
 # ## As a job task
 #
@@ -277,6 +278,7 @@ def ontime_figure(marts: pd.DataFrame,  # rows of `gold_ontime`
     share_axes.legend()
     figure.tight_layout()
     return figure
+
 
 # %% [markdown]
 # Two made-up months check the shares (one cancelled flight is not a departure):

@@ -267,7 +267,8 @@ def test_a_deploy_creates_and_publishes_the_dashboard_on_the_platform_warehouse(
     for target, catalog in (("staging", "dbxml_staging"), ("dev", "dbxml_dev")):
         workspace = deploys[target]["workspace"]
         [(dashboard_id, draft)] = workspace.dashboards.items()
-        assert draft["display_name"] == f"dbxml on-time performance ({target})"
+        prefix = "[dev someone] " if target == "dev" else ""  # development mode prefixes what a developer deploys
+        assert draft["display_name"] == f"{prefix}dbxml on-time performance ({target})"
         assert json.loads(draft["serialized_dashboard"]) == json.loads((ROOT / "dashboards" / "ontime.lvdash.json").read_text())
         assert (draft["warehouse_id"], draft["dataset_catalog"], draft["dataset_schema"]) == \
             (BI_WAREHOUSE.id, catalog, "flights")
