@@ -14,8 +14,9 @@
 # 3. **A jupytext twin**: every `nbs/X.ipynb` has a `py:percent` twin `nbs_py/X.py` with
 #    the same cells, so a pull request shows plain Python diffs. A missing or stale
 #    twin fails.
-# 4. **Library in sync**: running `nbdev_clean`, `nbdev_export` and the README build
-#    changes nothing, so `dbxml/` and `README.md` are exactly what the notebooks say.
+# 4. **Library in sync**: running `nbdev_clean`, `nbdev_export`, the README build and
+#    the architecture page's diagrams (`dbxml.diagrams`) changes nothing, so `dbxml/`,
+#    `README.md` and the diagrams are exactly what the notebooks and the job say.
 # 5. **ruff** on the package, the notebooks and the tests, and **detect-secrets** on every
 #    file git tracks, against the reviewed findings in `.secrets.baseline` (both run by
 #    `make check`).
