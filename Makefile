@@ -14,7 +14,7 @@ ISOLATED := env -u PYTHONPATH -u PYTHONHOME PYTHONNOUSERSITE=1
 # instead of the project's own interpreter, fails loudly where elsewhere it would lean on the machine.
 GUARDED := $(ISOLATED) PATH="$(CURDIR)/.ci/guard:$$PATH"
 
-.PHONY: run test doctor check secrets audit install lock docs preview results
+.PHONY: run test test-fast doctor check secrets audit install lock docs preview results
 
 run: $(VENV)/.installed
 	@$(ISOLATED) $(BIN)/dbxml doctor --target $(TARGET)
@@ -25,11 +25,17 @@ test: $(VENV)/.installed doctor check
 	$(GUARDED) $(BIN)/nbdev_test --n_workers 2 --flags slow
 	$(GUARDED) $(BIN)/pytest
 
+# The fast tier (tests/README.md): the tests that start no Spark, run no pipeline and build no site; a few
+# minutes, for every save. `make test` runs them too, with everything else.
+test-fast: $(VENV)/.installed
+	$(GUARDED) $(BIN)/pytest -m "not slow"
+
 doctor: $(VENV)/.installed
 	$(GUARDED) $(BIN)/dbxml doctor
 
 check: $(VENV)/.installed secrets
 	$(BIN)/ruff check dbxml nbs tests setup.py
+	$(BIN)/lint-imports --no-cache  # the layers: [tool.importlinter] in pyproject.toml
 	$(GUARDED) $(BIN)/dbxml check
 
 # detect-secrets over every file git tracks or would add, against the reviewed findings in

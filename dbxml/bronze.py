@@ -16,18 +16,14 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from .catalog import ensure_schema, table_name
 from .config import DbxmlError, Target
-from .contract import CONTRACTS, REPLACEMENT, Contract, FileCheck, check_file, spark_charset
+from .contract import CONTRACTS, CORRUPT_RECORD, RAW_BYTES, REPLACEMENT, Contract, FileCheck, check_file, spark_charset
 from .sources import DIMENSIONS, landed_drop
 from .tables import append_once, with_ingestion_metadata
 
 # %% auto #0
-__all__ = ['CORRUPT_RECORD', 'RAW_BYTES', 'readable_path', 'read_raw_csv', 'with_undecodable_lines', 'ingest_file',
-           'ingest_month', 'ingest_dimensions']
+__all__ = ['readable_path', 'read_raw_csv', 'with_undecodable_lines', 'ingest_file', 'ingest_month', 'ingest_dimensions']
 
 # %% ../nbs/11_bronze.ipynb #f192d57c
-CORRUPT_RECORD = "_corrupt_record"
-RAW_BYTES = "_raw_bytes"  # base64 of a line that is not valid in the source's encoding; else null
-
 def readable_path(drop: Path) -> Path:
     "The path Spark reads for `drop`: the drop itself, or the CSV unpacked from a `.zip` drop."
     drop = Path(drop)

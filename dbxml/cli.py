@@ -18,8 +18,8 @@ from .config import DbxmlError, Target, load_target, target_values
 
 # %% auto #0
 __all__ = ['SUPPORTED_PYTHONS', 'MIN_FREE_DISK_GB', 'show_target', 'check_python', 'databricks_identity', 'check_free_disk',
-           'describe_jars_cache', 'doctor', 'smoke', 'lakehouse', 'machine_learning', 'check_months_landed',
-           'run_job_command', 'mlflow_ui', 'check', 'spark_server', 'parser', 'main']
+           'describe_jars_cache', 'doctor', 'smoke', 'check_months_landed', 'run_job_command', 'mlflow_ui', 'check',
+           'spark_server', 'parser', 'main']
 
 # %% ../nbs/05_cli.ipynb #cb3d9f8c
 def show_target(args: argparse.Namespace) -> int:
@@ -106,47 +106,12 @@ def smoke(args: argparse.Namespace) -> int:
     return 0
 
 # %% ../nbs/05_cli.ipynb #8e03c0fe
-def lakehouse(args: argparse.Namespace) -> int:
-    "`dbxml lakehouse`: bronze, silver and gold for a month or a range of months, with the counts."
-    from dbxml.lakehouse import check_landing, format_counts, parse_months, run_lakehouse
-    from dbxml.spark import get_spark
-
-    months = parse_months(args.months)
-    target = load_target(args.target)
-    check_landing(target, months)  # a bad file is refused before Spark starts
-    rows = run_lakehouse(get_spark(target), target, months, progress=lambda line: print(line, flush=True),
-                         on_breach=args.on_breach)
-    print(format_counts(rows))
-    return 0
-
-# %% ../nbs/05_cli.ipynb #83d4dbc3
-def machine_learning(args: argparse.Namespace) -> int:
-    "`dbxml ml`: the model lifecycle month by month: train the first model, score, monitor, retrain on drift."
-    from dbxml.lakehouse import parse_months
-    from dbxml.lifecycle import run_lifecycle
-    from dbxml.monitor import monitoring_figure, monitoring_history
-    from dbxml.registry import champion_history, model_name
-    from dbxml.spark import get_spark
-
-    months = parse_months(args.months)
-    target = load_target(args.target)
-    spark = get_spark(target)
-    run_lifecycle(spark, target, months, window=args.window, progress=lambda line: print(line, flush=True))
-    print(f"\nchampion history of {model_name(target)}:")
-    print(champion_history(target).to_string(index=False))
-    if target.is_local:
-        figure = Path(target.home) / "reports" / "monitoring.png"
-        figure.parent.mkdir(parents=True, exist_ok=True)
-        monitoring_figure(monitoring_history(spark, target)).savefig(figure, dpi=100)
-        print(f"monitoring figure: {figure}; browse the runs and the registry with: dbxml ui")
-    return 0
-
-# %% ../nbs/05_cli.ipynb #fc505c82
 def check_months_landed(target: Target,
                         months: str,  # the run's `month` parameter: a month or a range
                        ) -> None:
     "Check every file of the months against the landing contract before any task starts (a bad month is the task's)."
-    from dbxml.lakehouse import check_landing, parse_months
+    from dbxml.lakehouse import check_landing
+    from dbxml.sources import parse_months
     try:
         wanted = parse_months(months)
     except DbxmlError:
@@ -155,21 +120,22 @@ def check_months_landed(target: Target,
 
 def run_job_command(args: argparse.Namespace) -> int:
     "`dbxml run`: run a job of the bundle locally, for a month or a range of months."
-    from dbxml.runner import Progress, parse_assignments, run_job, summary_table
+    from dbxml.runner import Progress, evidence_name, parse_assignments, run_job, summary_table
 
     target = load_target(args.target)
     parameters = parse_assignments(args.parameter)
     if args.job == "monthly" and target.is_local:
         check_months_landed(target, parameters.get("month", ""))
-    outcome = run_job(target, args.job, parameters, Progress())
+    outcome = run_job(target, args.job, parameters, Progress(), in_process=args.in_process)
     print(f"\n{summary_table(outcome.results)}\n")
     if any(result.values.get("state") == "nothing new" for result in outcome.results):
         print("nothing new: every month that has landed is processed (dbxml.watermark); land the next month's "
               "file, or pass -p month=YYYY-MM to rebuild one.")
-    print(f"executed notebooks: {outcome.folder}")
+    print(f"{'the run' if args.in_process else 'executed notebooks'}: {outcome.folder}")
     print(f"MLflow: {len(outcome.mlflow_runs)} run(s) in experiment /Shared/dbxml/jobs; browse them with: dbxml ui")
     for failure in outcome.failed:
-        print(f"FAILED: {failure.run} {failure.task}: {failure.error}\n  partial notebook: {failure.notebook}",
+        where = f"\n  {evidence_name(failure.notebook)}: {failure.notebook}" if failure.notebook else ""
+        print(f"FAILED: {failure.run} {failure.task}: {failure.error}{where}",
               file=sys.stderr)
     return 1 if outcome.failed else 0
 
@@ -251,19 +217,13 @@ def parser() -> argparse.ArgumentParser:
     add("doctor", doctor, "check the prerequisites (Python and Spark's workers, Java, disk, Delta jars)")
     add("smoke", smoke, "run the smoke job: Spark, Delta Lake and MLflow together").add_argument(
         "--rows", type=int, default=1000, help="rows to write (default: 1000)")
-    builder = add("lakehouse", lakehouse, "run bronze, silver and gold for months of flights")
-    builder.add_argument("--months", default="2013-01..2013-12",
-                         help="a month or a range, e.g. 2013-05 or 2013-01..2013-12 (default)")
-    builder.add_argument("--on-breach", choices=("warn", "fail"), default="warn",
-                         help="an empty or short month warns (default) or fails the run")
-    learner = add("ml", machine_learning, "run the model lifecycle month by month (score, monitor, retrain)")
-    learner.add_argument("--months", default="2013-01..2013-12", help="a month or a range (default: 2013-01..2013-12)")
-    learner.add_argument("--window", type=int, default=3, help="months a model trains on (default: 3)")
     runner = add("run", run_job_command, "run a job of the bundle locally with papermill (the main job)")
     runner.add_argument("job", nargs="?", default="monthly", help="the job's key in the bundle (default: monthly)")
     runner.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE",
                         help="a job parameter, e.g. -p month=2013-05 or -p month=2013-01..2013-12 (repeatable); "
                              "without a month, the oldest landed month not processed yet")
+    runner.add_argument("--in-process", action="store_true",
+                        help="call the task functions in this process (one JVM, no notebooks) instead of papermill")
     viewer = add("ui", mlflow_ui, "open the MLflow UI over the local runs and model registry")
     viewer.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
     viewer.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")

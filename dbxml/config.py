@@ -22,7 +22,7 @@ else:  # Python 3.10: the same parser, from PyPI
 # %% auto #0
 __all__ = ['SPARK_MODES', 'TARGET_FIELDS', 'REQUIRED_FIELDS', 'CONFIG_FILE', 'IDENTIFIER', 'DbxmlError', 'Target', 'find_config',
            'read_config', 'check_identifier', 'check_fields', 'load_target', 'target_values', 'with_overrides',
-           'scratch_target']
+           'on_databricks', 'scratch_target']
 
 # %% ../nbs/00_config.ipynb #150f4e27
 class DbxmlError(Exception):
@@ -165,6 +165,12 @@ def with_overrides(target: Target,  # the target to start from
     result = replace(target, **changes)
     check_fields(result.name, target_values(result))
     return result
+
+# %% ../nbs/00_config.ipynb #1516ed33
+def on_databricks(environ: Mapping[str, str] | None = None) -> bool:
+    "True inside a Databricks runtime (a notebook or job task on a cluster or serverless)."
+    environ = os.environ if environ is None else environ
+    return "DATABRICKS_RUNTIME_VERSION" in environ
 
 # %% ../nbs/00_config.ipynb #88ee0fa8
 @functools.cache

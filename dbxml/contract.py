@@ -20,9 +20,9 @@ from typing import BinaryIO
 from .config import DbxmlError
 
 # %% auto #0
-__all__ = ['RAW_COLUMNS', 'SPARK_CHARSETS', 'CONTRACTS', 'DROP_SUFFIXES', 'SIGNATURES', 'BYTE_ORDER_MARKS', 'REPLACEMENT',
-           'BLOCK_BYTES', 'ContractError', 'Contract', 'spark_charset', 'drop_candidates', 'find_drop', 'sniff',
-           'open_drop', 'FileCheck', 'header_difference', 'check_file']
+__all__ = ['RAW_COLUMNS', 'CORRUPT_RECORD', 'RAW_BYTES', 'SPARK_CHARSETS', 'CONTRACTS', 'DROP_SUFFIXES', 'SIGNATURES',
+           'BYTE_ORDER_MARKS', 'REPLACEMENT', 'BLOCK_BYTES', 'ContractError', 'Contract', 'spark_charset',
+           'drop_candidates', 'find_drop', 'sniff', 'open_drop', 'FileCheck', 'header_difference', 'check_file']
 
 # %% ../nbs/10_contract.ipynb #8b6c76d4
 RAW_COLUMNS = {
@@ -35,6 +35,10 @@ RAW_COLUMNS = {
     "airports": ["faa", "name", "lat", "lon", "alt", "tz", "dst", "tzone"],
     "airlines": ["carrier", "name"],
 }
+# bronze keeps every line: one that does not split into these fields whole in the first column, one that is not
+# valid in the source's encoding as base64 in the second (else null); the quality rules read both
+CORRUPT_RECORD = "_corrupt_record"
+RAW_BYTES = "_raw_bytes"
 
 # %% ../nbs/10_contract.ipynb #8c57cf0c
 class ContractError(DbxmlError):

@@ -17,22 +17,11 @@ from .contract import CONTRACTS, ContractError, FileCheck, check_file
 from .gold import build_month
 from .quality import VOLUME, volume_finding
 from .silver import refine_dimensions, refine_month
-from .sources import DIMENSIONS, check_month, land_source_files, landed_drop, months_between
+from .sources import DIMENSIONS, land_source_files, landed_drop
 from .tables import Column, TableSpec, replace_rows
 
 # %% auto #0
-__all__ = ['DATA_QUALITY_SPEC', 'COUNT_COLUMNS', 'parse_months', 'check_landing', 'check_volume', 'run_month', 'run_lakehouse',
-           'format_counts']
-
-# %% ../nbs/15_lakehouse.ipynb #71a3951c
-def parse_months(text: str,  # `2013-05`, or a range `2013-01..2013-12`
-                ) -> list[str]:
-    "The months `text` names, in order."
-    first, separator, last = text.partition("..")
-    months = months_between(check_month(first), check_month(last)) if separator else [check_month(text)]
-    if not months:
-        raise DbxmlError(f"the range {text} is empty: write the first month first, e.g. 2013-01..2013-12")
-    return months
+__all__ = ['DATA_QUALITY_SPEC', 'COUNT_COLUMNS', 'check_landing', 'check_volume', 'run_month', 'run_lakehouse', 'format_counts']
 
 # %% ../nbs/15_lakehouse.ipynb #e03c4d05
 def check_landing(target: Target,

@@ -9,8 +9,7 @@ import json
 
 from IPython.display import display
 
-from .config import DbxmlError
-from .spark import on_databricks
+from .config import DbxmlError, on_databricks
 
 # %% auto #0
 __all__ = ['TRUE_WORDS', 'FALSE_WORDS', 'TASK_VALUES_MIME', 'coerce', 'widget_values', 'job_parameters', 'render_value',

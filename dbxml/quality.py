@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from .bronze import CORRUPT_RECORD, RAW_BYTES
-from .contract import RAW_COLUMNS
+from .contract import CORRUPT_RECORD, RAW_BYTES, RAW_COLUMNS
 
 # %% auto #0
 __all__ = ['TYPES', 'KEYS', 'MISSING', 'REPLACEMENT_SQL', 'SOURCE_RULES', 'UNIQUE_KEY', 'VOLUME', 'typed_record', 'Rule',

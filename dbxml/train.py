@@ -88,14 +88,14 @@ def labelled_rows(spark: SparkSession, target: Target,
     name = table_name(target, FEATURES_SPEC.table).on(target)
     latest = table_version(spark, name)
     if latest is None:
-        raise DbxmlError(f"{name} does not exist: build gold first (dbxml lakehouse).")
+        raise DbxmlError(f"{name} does not exist: build gold first (dbxml run -p month=YYYY-MM).")
     version = latest if version is None else version
     rows = spark.sql(f"SELECT * FROM {name} VERSION AS OF {version}").where(F.col("month").isin(months))
     rows = rows.where(F.col(LABEL).isNotNull())
     present = sorted(row["month"] for row in rows.select("month").distinct().collect())
     if not present:
         raise NoLabelledRows(f"{name} (version {version}) has no labelled rows for {', '.join(months)}: "
-                         "build those months first (dbxml lakehouse).")
+                         "build those months first (dbxml run -p month=YYYY-MM).")
     frame = rows.select("flight_id", "month", *input_columns(), LABEL)
     return LabelledRows(name, version, present, frame)
 

@@ -317,6 +317,24 @@ def with_overrides(target: Target,  # the target to start from
 
 
 # %% [markdown]
+# Inside a Databricks runtime some things come from the workspace instead (the Spark
+# session, the job's parameters and task values); the runtime says where it is by an
+# environment variable.
+
+# %%
+#| export
+def on_databricks(environ: Mapping[str, str] | None = None) -> bool:
+    "True inside a Databricks runtime (a notebook or job task on a cluster or serverless)."
+    environ = os.environ if environ is None else environ
+    return "DATABRICKS_RUNTIME_VERSION" in environ
+
+
+# %%
+test_eq(on_databricks({"DATABRICKS_RUNTIME_VERSION": "16.4"}), True)
+test_eq(on_databricks({}), False)
+
+
+# %% [markdown]
 # Examples and tests need a lakehouse of their own. `scratch_target` gives a copy of a
 # target whose home is a fresh temporary folder, the same one for the whole process, so
 # every example in a process shares one Spark session and one metastore, and parallel

@@ -37,7 +37,7 @@ from typing import Mapping
 
 from pyspark.sql import SparkSession
 
-from dbxml.config import DbxmlError, Target, load_target, scratch_target
+from dbxml.config import DbxmlError, Target, load_target, on_databricks, scratch_target
 
 # %%
 #| hide
@@ -463,19 +463,6 @@ assert "spark.jars" not in local_spark_conf(scratch)
 
 # %% [markdown]
 # ## Getting the session
-
-# %%
-#| export
-def on_databricks(environ: Mapping[str, str] | None = None) -> bool:
-    "True inside a Databricks runtime (a notebook or job task on a cluster or serverless)."
-    environ = os.environ if environ is None else environ
-    return "DATABRICKS_RUNTIME_VERSION" in environ
-
-
-# %%
-test_eq(on_databricks({"DATABRICKS_RUNTIME_VERSION": "16.4"}), True)
-test_eq(on_databricks({}), False)
-
 
 # %%
 #| export

@@ -66,6 +66,10 @@ RAW_COLUMNS = {
     "airports": ["faa", "name", "lat", "lon", "alt", "tz", "dst", "tzone"],
     "airlines": ["carrier", "name"],
 }
+# bronze keeps every line: one that does not split into these fields whole in the first column, one that is not
+# valid in the source's encoding as base64 in the second (else null); the quality rules read both
+CORRUPT_RECORD = "_corrupt_record"
+RAW_BYTES = "_raw_bytes"
 
 
 # %% [markdown]

@@ -82,6 +82,28 @@ test_eq(len(months_between("2013-01", "2013-12")), 12)
 
 
 # %% [markdown]
+# A run names its months as one month or a range, `2013-01..2013-12`:
+
+# %%
+#| export
+def parse_months(text: str,  # `2013-05`, or a range `2013-01..2013-12`
+                ) -> list[str]:
+    "The months `text` names, in order."
+    first, separator, last = text.partition("..")
+    months = months_between(check_month(first), check_month(last)) if separator else [check_month(text)]
+    if not months:
+        raise DbxmlError(f"the range {text} is empty: write the first month first, e.g. 2013-01..2013-12")
+    return months
+
+
+# %%
+test_eq(parse_months("2013-05"), ["2013-05"])
+test_eq(parse_months("2013-11..2014-02"), ["2013-11", "2013-12", "2014-01", "2014-02"])
+test_fail(lambda: parse_months("2013-12..2013-01"), contains="is empty")
+test_fail(lambda: parse_months("2013-13"), contains="YYYY-MM")
+
+
+# %% [markdown]
 # ## The package's data folder
 
 # %%

@@ -39,7 +39,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from dbxml.catalog import ensure_schema, table_name
 from dbxml.config import DbxmlError, Target
-from dbxml.contract import CONTRACTS, REPLACEMENT, Contract, FileCheck, check_file, spark_charset
+from dbxml.contract import CONTRACTS, CORRUPT_RECORD, RAW_BYTES, REPLACEMENT, Contract, FileCheck, check_file, spark_charset
 from dbxml.sources import DIMENSIONS, landed_drop
 from dbxml.tables import append_once, with_ingestion_metadata
 
@@ -55,6 +55,7 @@ from dbxml.contract import RAW_COLUMNS
 from dbxml.sources import flights_file, land_source_files
 from dbxml.spark import get_spark
 
+
 # %% [markdown]
 # ## Reading a landed file
 #
@@ -65,9 +66,6 @@ from dbxml.spark import get_spark
 
 # %%
 #| export
-CORRUPT_RECORD = "_corrupt_record"
-RAW_BYTES = "_raw_bytes"  # base64 of a line that is not valid in the source's encoding; else null
-
 def readable_path(drop: Path) -> Path:
     "The path Spark reads for `drop`: the drop itself, or the CSV unpacked from a `.zip` drop."
     drop = Path(drop)

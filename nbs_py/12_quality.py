@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from dbxml.bronze import CORRUPT_RECORD, RAW_BYTES
-from dbxml.contract import RAW_COLUMNS
+from dbxml.contract import CORRUPT_RECORD, RAW_BYTES, RAW_COLUMNS
 
 # %%
 #| hide

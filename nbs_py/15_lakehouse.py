@@ -28,37 +28,17 @@ from dbxml.contract import CONTRACTS, ContractError, FileCheck, check_file
 from dbxml.gold import build_month
 from dbxml.quality import VOLUME, volume_finding
 from dbxml.silver import refine_dimensions, refine_month
-from dbxml.sources import DIMENSIONS, check_month, land_source_files, landed_drop, months_between
+from dbxml.sources import DIMENSIONS, land_source_files, landed_drop
 from dbxml.tables import Column, TableSpec, replace_rows
 
 # %%
 #| hide
 from fastcore.test import test_eq, test_fail
 
-from dbxml.contract import RAW_COLUMNS
-from dbxml.sources import flights_file
-
 from dbxml.config import scratch_target
+from dbxml.contract import RAW_COLUMNS
+from dbxml.sources import flights_file, parse_months
 from dbxml.spark import get_spark
-
-
-# %%
-#| export
-def parse_months(text: str,  # `2013-05`, or a range `2013-01..2013-12`
-                ) -> list[str]:
-    "The months `text` names, in order."
-    first, separator, last = text.partition("..")
-    months = months_between(check_month(first), check_month(last)) if separator else [check_month(text)]
-    if not months:
-        raise DbxmlError(f"the range {text} is empty: write the first month first, e.g. 2013-01..2013-12")
-    return months
-
-
-# %%
-test_eq(parse_months("2013-05"), ["2013-05"])
-test_eq(parse_months("2013-11..2014-02"), ["2013-11", "2013-12", "2014-01", "2014-02"])
-test_fail(lambda: parse_months("2013-12..2013-01"), contains="is empty")
-test_fail(lambda: parse_months("2013-13"), contains="YYYY-MM")
 
 
 # %% [markdown]

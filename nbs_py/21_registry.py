@@ -40,7 +40,8 @@ from dbxml.train import EXPERIMENT, TrainedModel, evaluate, labelled_rows, sourc
 from fastcore.test import test_eq, test_fail
 
 from dbxml.config import load_target, scratch_target, with_overrides
-from dbxml.lakehouse import parse_months, run_lakehouse
+from dbxml.lakehouse import run_lakehouse
+from dbxml.sources import parse_months
 from dbxml.spark import get_spark
 from dbxml.train import train_model
 

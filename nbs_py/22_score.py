@@ -39,7 +39,8 @@ from dbxml.train import input_columns
 from fastcore.test import test_eq, test_fail
 
 from dbxml.config import scratch_target, with_overrides
-from dbxml.lakehouse import parse_months, run_lakehouse
+from dbxml.lakehouse import run_lakehouse
+from dbxml.sources import parse_months
 from dbxml.registry import promote, register, validate
 from dbxml.spark import get_spark
 from dbxml.tables import content_digest, last_commit_note
@@ -95,12 +96,12 @@ def score_rows(spark: SparkSession, target: Target,
     version = alias_version(target, alias)
     if version is None:
         raise DbxmlError(f"{name} has no {alias}: train, validate and promote a model first "
-                         "(dbxml ml, or the train and registry notebooks).")
+                         "(dbxml run, or the train and registry notebooks).")
     use_mlflow(target)
     source = table_name(target, FEATURES_SPEC.table).on(target)
     source_version = table_version(spark, source)
     if source_version is None:
-        raise DbxmlError(f"{source} does not exist: build gold first (dbxml lakehouse).")
+        raise DbxmlError(f"{source} does not exist: build gold first (dbxml run -p month=YYYY-MM).")
     flights = spark.sql(f"SELECT * FROM {source} VERSION AS OF {source_version}").where(F.col("month") == month)
     probability = delay_probability(spark, f"models:/{name}/{version}")
     rows = (flights.select("flight_id", "month", "scheduled_departure", *input_columns())
@@ -121,7 +122,7 @@ def score_month(spark: SparkSession, target: Target,
     flights = (spark.sql(f"SELECT count(*) AS n FROM {origin['source']} VERSION AS OF {origin['source_version']} "
                          f"WHERE month = '{month}'").first()["n"])
     if flights == 0:  # checked before writing: an empty month would otherwise erase its predictions
-        raise DbxmlError(f"{origin['source']} has no flights in {month}: build the month first (dbxml lakehouse).")
+        raise DbxmlError(f"{origin['source']} has no flights in {month}: build the month first (dbxml run -p month=YYYY-MM).")
     name = table_name(target, PREDICTIONS_SPEC.table).on(target)
     note = {"stage": "score", "month": month, "model_version": origin["model_version"],
             "features_version": origin["source_version"]}

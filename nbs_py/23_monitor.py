@@ -52,7 +52,8 @@ from dbxml.train import MODEL_FEATURES, evaluate, input_columns
 from fastcore.test import test_close, test_eq, test_fail
 
 from dbxml.config import load_target, scratch_target, with_overrides
-from dbxml.lakehouse import parse_months, run_lakehouse
+from dbxml.lakehouse import run_lakehouse
+from dbxml.sources import parse_months
 from dbxml.registry import promote, register, validate
 from dbxml.score import score_month
 from dbxml.spark import get_spark
@@ -306,6 +307,11 @@ class Monitoring:
         "Whether the month raised the retrain signal."
         return bool(self.reasons)
 
+    @property
+    def reason(self) -> str:
+        "Why to retrain, or that no signal crossed its threshold."
+        return "; ".join(self.reasons) or "no signal crossed its threshold"
+
 def scored_month(spark: SparkSession, target: Target, month: str) -> tuple[DataFrame, str]:
     "The month's predictions joined with its features and labels, and the model version that scored them."
     predictions_name = table_name(target, PREDICTIONS_SPEC.table).on(target)
@@ -351,7 +357,7 @@ def monitoring_rows(result: Monitoring, policy: DriftPolicy, held_out_roc_auc: f
         rows.append(("performance", "model", metric, value, threshold,
                      None if threshold is None else value < threshold, None))
     rows.append(("signal", "retrain", "retrain", float(result.retrain), None, result.retrain,
-                 "; ".join(result.reasons) or "no signal crossed its threshold"))
+                 result.reason))
     return rows
 
 def write_monitoring(spark: SparkSession, target: Target, result: Monitoring, policy: DriftPolicy,

@@ -29,8 +29,7 @@ import json
 
 from IPython.display import display
 
-from dbxml.config import DbxmlError
-from dbxml.spark import on_databricks
+from dbxml.config import DbxmlError, on_databricks
 
 # %%
 #| hide

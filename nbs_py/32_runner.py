@@ -1,11 +1,22 @@
 # %% [markdown]
 # # The local runner
-# > `dbxml run`: the bundle's job graph, executed on this machine with papermill, one
-# > Spark for the whole run, every executed notebook kept and logged to MLflow.
+# > `dbxml run`: the bundle's job graph, executed on this machine by one of two executors:
+# > papermill (a notebook per task, as on Databricks) or in-process (a function call per task).
 #
 # On Databricks, a job run executes each task's notebook on serverless or a cluster,
-# keeps its output, and shows the run as a graph. `dbxml run` does the same here, from
-# the same definition (`dbxml.jobs`):
+# keeps its output, and shows the run as a graph. `dbxml run` walks the same graph here,
+# from the same definition (`dbxml.jobs`), with the same conditions, `run_if` rules and
+# summary, and hands each notebook task to an executor:
+#
+# - the **papermill** executor, the default, runs the task's notebook in a fresh kernel,
+#   as on Databricks;
+# - the **in-process** executor (`dbxml run --in-process`) calls the task's function
+#   ([the tasks](24_tasks.ipynb)) in this Python process, on this process's one Spark
+#   session. It is what the tests, the examples and the benchmark's baseline use, with no
+#   kernels, no notebooks written and one JVM. Both call the same functions, since a
+#   pipeline notebook is its parameters cell and one call.
+#
+# The papermill executor:
 #
 # - **One Spark per run.** The runner starts one local Spark Connect server with Delta
 #   for the target's lakehouse, and every task's notebook connects to it (through the
@@ -38,6 +49,7 @@ import socket
 import sys
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,10 +61,9 @@ from papermill.exceptions import PapermillExecutionError
 
 from dbxml.config import DbxmlError, Target
 from dbxml.jobs import Job, Task, bundle_root, condition_holds, fill_references, load_job, task_order
-from dbxml.lakehouse import parse_months
 from dbxml.params import coerce, render_value, task_values
+from dbxml.sources import parse_months
 from dbxml.spark import connect_server
-from dbxml.watermark import NEXT
 
 # %%
 #| hide
@@ -171,7 +182,7 @@ test_eq(runner_kernel().kernel_spec.argv[0], sys.executable)
 
 # %%
 #| export
-WARM_IMPORTS = "import dbxml.lakehouse, dbxml.lifecycle, dbxml.params, pyspark.sql.connect.session"
+WARM_IMPORTS = "import dbxml.tasks, dbxml.params, pyspark.sql.connect.session"
 
 class KernelPool:
     "Python kernels for the tasks of a run, one started ahead of need."
@@ -221,9 +232,12 @@ class KernelPool:
 # %% [markdown]
 # ## Running one task
 #
-# A notebook task becomes a papermill execution in a kernel from the pool; a condition
-# task is judged in place. `TaskResult` records what happened; the task values a
-# notebook set are read back from the executed notebook.
+# A condition task is judged in place; a notebook task goes to the executor.
+# `TaskResult` records what happened. The papermill executor runs the notebook in a
+# kernel from the pool and reads the task values back from the executed notebook; the
+# in-process executor calls the task's function, found by the notebook's name, and its
+# return value is the task values. Both get the parameters typed the same way (from the
+# notebook's `parameters` cell), and both turn a failure into one line that says where.
 
 # %%
 #| export
@@ -236,7 +250,7 @@ class TaskResult:
     task: str  # the task key
     status: str  # SUCCESS, FAILED, EXCLUDED (a condition said no) or UPSTREAM_FAILED
     seconds: float = 0.0
-    notebook: Path | None = None  # the executed (or partial) notebook
+    notebook: Path | None = None  # the executed (or partial) notebook; in-process, a failure's traceback
     values: dict = field(default_factory=dict)  # task values it set (a condition: its outcome)
     error: str = ""  # for a failure: where and why
 
@@ -262,6 +276,58 @@ def execute_notebook_task(task: Task, parameters: dict, output: Path, kernel: Ke
         return {}, (f"cell {error.cell_index + 1} (`{cell_summary(error.source)}`) raised {error.ename}: "
                     f"{error.evalue}")
     return task_values(executed), ""
+
+class PapermillExecutor:
+    "Each notebook task in a fresh kernel from `pool`, with papermill; the executed notebook is kept."
+
+    def __init__(self, pool: KernelPool):
+        self.pool = pool
+
+    def run(self, task: Task, parameters: dict,
+            folder: Path,  # where the run's evidence goes
+            on_cell=None,  # see `execute_notebook_task`
+           ) -> tuple[dict, str, Path]:
+        "The task's values, its error ('' if none), and the executed (or partial) notebook."
+        output = folder / task.notebook.name
+        kernel = self.pool.take()
+        try:
+            values, error = execute_notebook_task(task, parameters, output, kernel, on_cell)
+        finally:
+            kernel.shutdown_kernel(now=True)
+        return values, error, output
+
+
+# %%
+#| export
+class InProcessExecutor:
+    "Each notebook task as a call of its function in this process: `functions[notebook name]`, the target for `target_name`."
+
+    def __init__(self, target: Target | None = None,  # what a `target_name` parameter stands for
+                 functions: dict | None = None,  # notebook name -> function (default: `dbxml.tasks.TASKS`)
+                ):
+        if functions is None:
+            from dbxml.tasks import TASKS  # only here: the papermill executor's process never needs the stages
+
+            functions = TASKS
+        self.target, self.functions = target, functions
+
+    def run(self, task: Task, parameters: dict,
+            folder: Path,  # where a failure's traceback goes
+            on_cell=None,  # unused: there are no cells
+           ) -> tuple[dict, str, Path | None]:
+        "The function's task values, its error ('' if none), and for a failure the file with its traceback."
+        function = self.functions.get(task.notebook.stem)
+        if function is None:
+            return {}, f"no task function for {task.notebook.name}", None
+        arguments = {name: value for name, value in parameters.items() if name != "target_name"}
+        if "target_name" in parameters:
+            arguments = {"target": self.target} | arguments
+        try:
+            return dict(function(**arguments) or {}), "", None
+        except Exception as error:  # a task failure, as a failing cell is one in a notebook
+            trace = folder / f"{task.key}.traceback.txt"
+            trace.write_text(traceback.format_exc())
+            return {}, f"{function.__name__} raised {type(error).__name__}: {error}", trace
 
 
 # %% [markdown]
@@ -299,8 +365,8 @@ def blocked_by(task: Task, results: dict[str, TaskResult]) -> str | None:
     return None
 
 def run_graph(job: Job, job_parameters: dict[str, str],
-              folder: Path,  # where this run's notebooks go
-              pool: KernelPool,
+              folder: Path,  # where this run's evidence goes (executed notebooks, tracebacks)
+              executor: PapermillExecutor | InProcessExecutor,
               label: str = "",  # the run's label in results and progress, e.g. the month
               progress=None,  # called with each finished `TaskResult` (and `on_cell` events, see `Progress`)
              ) -> list[TaskResult]:
@@ -318,16 +384,12 @@ def run_graph(job: Job, job_parameters: dict[str, str],
         elif result.status == SUCCESS:
             if progress:
                 progress.task_started(label, task.key)
-            result.notebook = folder / task.notebook.name
-            kernel = pool.take()
             try:
                 parameters = task_parameters(task, job_parameters, rendered)
-                result.values, result.error = execute_notebook_task(
-                    task, parameters, result.notebook, kernel, progress and progress.cell_started)
+                result.values, result.error, result.notebook = executor.run(
+                    task, parameters, folder, progress and progress.cell_started)
             except DbxmlError as error:
                 result.error = str(error)
-            finally:
-                kernel.shutdown_kernel(now=True)
             result.status = FAILED if result.error else SUCCESS
         result.seconds = time.perf_counter() - started
         results[task.key] = result
@@ -348,6 +410,81 @@ test_eq(blocked_by(Task("record", (Dependency("train"),), run_if="NONE_FAILED"),
 test_eq(blocked_by(Task("record", (Dependency("score"), Dependency("monitor")), run_if="NONE_FAILED"), after),
         UPSTREAM_FAILED)
 test_eq(blocked_by(Task("cleanup", (Dependency("score"),), run_if="ALL_DONE"), after), None)
+
+# %% [markdown]
+# ## A toy job, end to end
+#
+# Four small tasks show the graph at work: `measure` sets values, the condition
+# `decide` reads one, `act` runs only when it says yes and divides by the job parameter
+# `divisor`, and `finish` (`run_if: NONE_FAILED`, like the monthly job's `record_month`)
+# runs unless a task before it failed. Each task has a notebook, whose `parameters` cell
+# types the parameters, and a function; the in-process executor calls the functions.
+# (`tests/test_jobs.py` runs the same toy job's notebooks with papermill.)
+
+# %%
+#| hide
+import tempfile
+
+import nbformat
+
+
+def toy_notebook(folder: Path, name: str, parameters: str) -> Path:
+    "A task notebook that only declares its parameters (the in-process executor calls the function instead)."
+    notebook = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                                 "language": "python"}})
+    notebook.cells = [nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]})]
+    nbformat.write(notebook, folder / f"{name}.ipynb")
+    return folder / f"{name}.ipynb"
+
+
+# %%
+toys = Path(tempfile.mkdtemp(prefix="dbxml-toy-"))
+toy_job = Job("toy", "toy", {"size": "1", "divisor": "1"}, (
+    Task("measure", notebook=toy_notebook(toys, "measure", "size = 1"), parameters={"size": "{{job.parameters.size}}"}),
+    Task("decide", (Dependency("measure"),), condition=("{{tasks.measure.values.big}}", "EQUAL_TO", "true")),
+    Task("act", (Dependency("decide", "true"),), notebook=toy_notebook(toys, "act", "size = 0\ndivisor = 1"),
+         parameters={"size": "{{tasks.measure.values.size}}", "divisor": "{{job.parameters.divisor}}"}),
+    Task("finish", (Dependency("measure"), Dependency("act")), notebook=toy_notebook(toys, "finish", "size = 0"),
+         parameters={"size": "{{tasks.measure.values.size}}"}, run_if="NONE_FAILED"),
+))
+toy_functions = {"measure": lambda size: {"big": size > 10, "size": size},
+                 "act": lambda size, divisor: {"rows": size // divisor},
+                 "finish": lambda size: {"finished": size}}
+in_process = InProcessExecutor(functions=toy_functions)
+
+def toy_run(**parameters):
+    return {result.task: (result.status, result.values)
+            for result in run_graph(toy_job, parameters, toys / "run", in_process)}
+
+
+# %% [markdown]
+# A big size: the condition says yes, and `act` gets `size` from `measure`'s values,
+# typed as its notebook declares it (an integer), and the divisor from the job:
+
+# %%
+test_eq(toy_run(size="42", divisor="4"), {"measure": (SUCCESS, {"big": True, "size": 42}),
+                                          "decide": (SUCCESS, {"outcome": "true"}),
+                                          "act": (SUCCESS, {"rows": 10}), "finish": (SUCCESS, {"finished": 42})})
+
+# %% [markdown]
+# A small one: the condition says no, `act` is excluded, and `finish` still runs,
+# since nothing failed:
+
+# %%
+test_eq({task: status for task, (status, _) in toy_run(size="3", divisor="1").items()},
+        {"measure": SUCCESS, "decide": SUCCESS, "act": EXCLUDED, "finish": SUCCESS})
+
+# %% [markdown]
+# A failing task is one line that says what raised, its traceback is kept, and the
+# tasks after it do not run; a parameter of the wrong type fails before the task starts:
+
+# %%
+failed = run_graph(toy_job, {"size": "42", "divisor": "0"}, toys / "failed", in_process)
+test_eq([result.status for result in failed], [SUCCESS, SUCCESS, FAILED, UPSTREAM_FAILED])
+test_eq(failed[2].error, "<lambda> raised ZeroDivisionError: integer division or modulo by zero")
+assert "ZeroDivisionError" in failed[2].notebook.read_text()
+wrong = run_graph(toy_job, {"size": "many", "divisor": "1"}, toys / "wrong", in_process)
+test_eq(wrong[0].error, "task measure: parameter size: expected an integer, got 'many'.")
 
 # %% [markdown]
 # ## Progress and the summary
@@ -381,6 +518,10 @@ def summary_table(results: list[TaskResult]) -> str:
             "  " + str(values["metrics"])
     return "\n".join([line({column: column for column in RESULT_COLUMNS})] + [line(row) for row in rows])
 
+def evidence_name(path: Path) -> str:
+    "What a failed task left: its partial notebook, or (in-process) its traceback."
+    return "partial notebook" if path.suffix == ".ipynb" else "traceback"
+
 class Progress:
     "Prints a line per finished task; on a terminal, the running task and cell in place."
 
@@ -406,7 +547,9 @@ class Progress:
         details = [f"{key} {row[key]}" for key in ("rows", "model") if row[key] != ""] + [row["metrics"]]
         text += "".join(f"; {detail}" for detail in details if detail)
         if result.error:
-            text += f"\n  {result.task} failed at {result.error}\n  partial notebook: {result.notebook}"
+            text += f"\n  {result.task} failed at {result.error}"
+            if result.notebook:
+                text += f"\n  {evidence_name(result.notebook)}: {result.notebook}"
         self.stream.write(("\r\033[K" if self.live else "") + text + "\n")
         self.stream.flush()
 
@@ -459,8 +602,9 @@ def log_run(target: Target, job: Job, job_parameters: dict[str, str], results: l
 # ## `run_job`
 #
 # The whole command: load the job for the target, plan the runs, start one Spark
-# Connect server and the kernel pool, run the graph for each planned run (stopping at
-# the first failure), log each run, and stop everything on the way out.
+# Connect server and the kernel pool (or, in-process, use this process's Spark), run the
+# graph for each planned run (stopping at the first failure), log each run, and stop
+# everything on the way out.
 
 # %%
 #| export
@@ -497,6 +641,7 @@ def run_job(target: Target,  # a local target (`local` or `connect`)
             overrides: dict[str, str] | None = None,  # job parameters, e.g. `{"month": "2013-01..2013-12"}`
             progress: Progress | None = None,
             root: Path | None = None,  # the bundle's folder (default: found from the working folder)
+            in_process: bool = False,  # call the task functions in this process instead of running notebooks
            ) -> JobRun:
     "Run the job's graph for each planned run, on one Spark; returns every task's result."
     if target.spark == "databricks":
@@ -510,23 +655,26 @@ def run_job(target: Target,  # a local target (`local` or `connect`)
     folder = Path(target.home) / "runs" / f"{stamp}-{job.name}"
     folder.mkdir(parents=True, exist_ok=True)
     outcome = JobRun(job, folder, [], [])
-    with run_spark(target) as remote:
-        # SPARK_REMOTE too: library code that asks pyspark for "the" session (MLflow's dataset lineage) finds it
-        environ = os.environ | {"DBXML_SPARK": "connect", "DBXML_SPARK_REMOTE": remote, "SPARK_REMOTE": remote}
-        pool = KernelPool(environ, root, folder / "kernels.log")
-        try:
-            for plan in plans:
-                label = plan.get("month", "")
-                run_folder = folder / label if label else folder
-                results = run_graph(job, plan, run_folder, pool, label, progress)
-                chosen = next((str(result.values["month"]) for result in results if result.values.get("month")), "")
-                if label == NEXT and chosen:  # a scheduled-style run: the summary names the month it processed
-                    for result in results:
-                        result.run = chosen
-                outcome.results += results
-                outcome.mlflow_runs.append(log_run(target, job, plan, results, run_folder))
-                if outcome.failed:
-                    break
-        finally:
-            pool.close()
+    with contextlib.ExitStack() as stack:
+        if in_process:
+            executor = InProcessExecutor(target)  # the target's own Spark, in this process
+        else:
+            remote = stack.enter_context(run_spark(target))
+            # SPARK_REMOTE too: library code that asks pyspark for "the" session (MLflow's dataset lineage) finds it
+            environ = os.environ | {"DBXML_SPARK": "connect", "DBXML_SPARK_REMOTE": remote, "SPARK_REMOTE": remote}
+            pool = KernelPool(environ, root, folder / "kernels.log")
+            stack.callback(pool.close)
+            executor = PapermillExecutor(pool)
+        for plan in plans:
+            label = plan.get("month", "")
+            run_folder = folder / label if label else folder
+            results = run_graph(job, plan, run_folder, executor, label, progress)
+            chosen = next((str(result.values["month"]) for result in results if result.values.get("month")), "")
+            if chosen and label != chosen:  # a scheduled-style run (month=next): name the month it processed
+                for result in results:
+                    result.run = chosen
+            outcome.results += results
+            outcome.mlflow_runs.append(log_run(target, job, plan, results, run_folder))
+            if outcome.failed:
+                break
     return outcome

@@ -70,7 +70,9 @@
 # `local.flights.flight_delay` with its `champion` and `challenger` aliases.
 # `make test` is exactly what CI runs (`.ci/run`). It runs with a guard first on `PATH`
 # whose `python3` and `python` refuse to start, so a test cannot pass by leaning on the
-# machine's own Python (`nbs/decisions/0014-nothing-from-the-machine.md`).
+# machine's own Python (`nbs/decisions/0014-nothing-from-the-machine.md`). The tests come
+# in two tiers (`tests/README.md`): `make test-fast` runs the fast one alone (`pytest -m "not
+# slow"`: no Spark, no pipeline, no site build) in a few minutes.
 #
 # Other useful commands, all run from the repository:
 #
@@ -78,8 +80,7 @@
 # .venv/bin/dbxml info --target prod     # what a target resolves to
 # .venv/bin/dbxml run                                 # the monthly job for the next month not processed yet
 # .venv/bin/dbxml run -p month=2013-05                # ... for one month (or a range a..b): a backfill
-# .venv/bin/dbxml lakehouse --months 2013-05          # bronze, silver, gold for one month (or a range a..b)
-# .venv/bin/dbxml ml --months 2013-01..2013-06        # the model lifecycle over months whose gold is built
+# .venv/bin/dbxml run --in-process -p month=2013-05   # ... the same tasks as calls in one process (no notebooks)
 # .venv/bin/dbxml ui                     # the MLflow UI over the local runs and registry
 # .venv/bin/dbxml spark-server           # serve the local lakehouse over Spark Connect
 # .venv/bin/papermill nbs/pipelines/score.ipynb out.ipynb -p month 2013-05   # one task by hand

@@ -60,6 +60,7 @@ def test_doctor_reports_each_missing_prerequisite_and_fails(local_env):
 IVY_LINES = (":: resolving dependencies", "Host ", "artifacts copied", "Ivy Default Cache")
 
 
+@pytest.mark.slow
 def test_a_first_start_fetches_the_jars_in_one_line_and_keeps_the_resolvers_output_in_a_log(local_env, tmp_path):
     cache = tmp_path / "empty-jars-cache"
     result = run_tool("dbxml", "smoke", "--rows", "5", env=local_env | {"DBXML_JARS_CACHE": str(cache)})
@@ -73,6 +74,7 @@ def test_a_first_start_fetches_the_jars_in_one_line_and_keeps_the_resolvers_outp
     assert cached_jars(cache) and all(Path(jar).is_relative_to(cache) for jar in cached_jars(cache))
 
 
+@pytest.mark.slow
 def test_jars_that_cannot_be_fetched_are_one_clear_error_with_the_cause(local_env, tmp_path):
     empty_repository = tmp_path / "mirror"
     empty_repository.mkdir()
@@ -109,6 +111,7 @@ def test_doctor_for_a_databricks_target_without_credentials_is_one_clear_error(l
     assert "FAIL  databricks auth:" in result.stderr and "DATABRICKS_HOST" in result.stderr
 
 
+@pytest.mark.slow
 def test_smoke_job_tables_persist_across_processes_inside_the_home(local_env, tmp_path):
     workdir = tmp_path / "elsewhere"
     workdir.mkdir()
@@ -129,6 +132,7 @@ def can_isolate_network():
         ["unshare", "-n", "true"], capture_output=True).returncode == 0
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not can_isolate_network(), reason="needs unshare -n (root or user namespaces)")
 def test_a_warm_start_needs_no_network(local_env):
     warm = run_tool("dbxml", "smoke", "--rows", "5", env=local_env)  # resolves the jars if this machine never did

@@ -70,7 +70,7 @@ COVERED_BY = {  # command: (test file, test function, what the test runs)
                             "test_a_run_without_a_month_processes_the_next_landed_month_and_says_when_there_is_nothing_new",
                             "this command twice, then once more with every month processed"),
     ".venv/bin/papermill nbs/pipelines/lakehouse.ipynb /tmp/lakehouse-2013-03.ipynb -p month 2013-03": (
-        "tests/test_bronze.py", "test_papermill_runs_the_lakehouse_task_notebook_by_hand_with_a_month_parameter",
+        "tests/test_jobs.py", "test_papermill_runs_the_lakehouse_task_notebook_by_hand_with_a_month_parameter",
         "the same papermill call for March"),
     '.venv/bin/papermill nbs/pipelines/promote.ipynb /tmp/promote.ipynb -p month 2013-04 -p model_version 3 '
     '-p why "manual review"': (*MONTHLY_JOB_TEST, "the runner executes this notebook with papermill and these "
@@ -282,9 +282,10 @@ def save_as_databricks_does(path: Path) -> None:
     for cell in notebook["cells"]:
         cell.pop("id")
         cell["metadata"]["application/vnd.databricks.v1+cell"] = {"title": ""}
-    edited = [cell for cell in notebook["cells"] if "print(f\"scored" in "".join(cell["source"])]
-    assert edited, "the score notebook's print is gone: update the guide's example"
-    edited[0]["source"] = "".join(edited[0]["source"]).replace('print(f"scored', 'print(f"Scored')
+    edited = [cell for cell in notebook["cells"] if "set_task_values(**values)" in "".join(cell["source"])]
+    assert edited, "the score notebook's call is gone: update the guide's example"
+    edited[0]["source"] = "".join(edited[0]["source"]).replace("set_task_values(**values)",
+                                                                "set_task_values(**values)  # checked in the workspace")
     notebook["metadata"] = {"application/vnd.databricks.v1+notebook": {
         "notebookName": "score", "widgets": {"month": {"currentValue": "2013-05"}}}}
     path.write_text(json.dumps(notebook))

@@ -1,6 +1,7 @@
 """The job graph is written once, in the bundle, and `dbxml run` executes it: every task's parameters match its
 notebook's parameters cell; the runner's order, conditions and failure handling on small real notebooks; and the
 monthly job end to end on one Spark Connect server (one JVM), with its notebooks kept and logged to MLflow."""
+import inspect
 import json
 import os
 import subprocess
@@ -12,24 +13,28 @@ from pathlib import Path
 import mlflow
 import nbformat
 import pytest
-from conftest import BIN, ROOT, environment_without_pandas, free_port
+from conftest import BIN, ROOT, environment_without_pandas, free_port, run_tool
 from support.sample_months import land_sample
 
+from dbxml.catalog import table_name
 from dbxml.config import DbxmlError, load_target, with_overrides
 from dbxml.jobs import Dependency, Job, Task, bundle_files, load_job, read_yaml
+from dbxml.params import task_values
 from dbxml.runner import (
-    EXCLUDED,
     FAILED,
     JOBS_EXPERIMENT,
     SUCCESS,
     UPSTREAM_FAILED,
     KernelPool,
+    PapermillExecutor,
     notebook_defaults,
     run_graph,
     task_parameters,
 )
 from dbxml.score import score_month
 from dbxml.spark import connect_server, ensure_delta_jars, get_spark
+from dbxml.tables import content_digest
+from dbxml.tasks import TASKS
 
 JOBS = sorted({key for path in bundle_files(ROOT) for key in read_yaml(path).get("resources", {}).get("jobs", {})})
 
@@ -46,11 +51,37 @@ def test_every_task_passes_exactly_the_parameters_its_notebook_declares(job_name
         assert task.parameters["target_name"] == target_name
 
 
+@pytest.mark.parametrize("job_name", JOBS)
+def test_every_notebook_task_is_one_call_of_its_task_function_with_the_notebooks_parameters(job_name):
+    for task in load_job(job_name, load_target("local")).tasks:
+        if not task.notebook:
+            continue
+        function = TASKS[task.notebook.stem]
+        parameters = list(inspect.signature(function).parameters)
+        assert parameters[0] == "target", function.__name__
+        assert set(parameters[1:]) == set(notebook_defaults(task.notebook)) - {"target_name"}, function.__name__
+        code = [cell.source for cell in nbformat.read(task.notebook, as_version=4).cells if cell.cell_type == "code"]
+        assert sum(source.count(f"{function.__name__}(") for source in code) == 1, task.notebook.name
+        assert len(code) == 4, f"{task.notebook.name}: imports, parameters, job_parameters, the call"
+
+
 def test_a_parameter_the_notebook_does_not_declare_is_refused_before_it_runs():
     task = load_job("monthly", load_target("local")).task("lakehouse")
     wrong = Task("lakehouse", notebook=task.notebook, parameters=task.parameters | {"months": "2013-01"})
     with pytest.raises(DbxmlError, match="task lakehouse passes months, which lakehouse.ipynb does not declare"):
         task_parameters(wrong, {"month": "2013-05"}, {})
+
+
+@pytest.mark.slow
+def test_papermill_runs_the_lakehouse_task_notebook_by_hand_with_a_month_parameter(local_env, tmp_path):
+    "A pipeline notebook needs no runner: plain papermill, a month, the local target (its own classic Spark)."
+    output = tmp_path / "lakehouse.ipynb"
+    result = run_tool("papermill", str(ROOT / "nbs" / "pipelines" / "lakehouse.ipynb"), str(output),
+                      "-p", "month", "2013-03", "--cwd", str(ROOT), env=local_env, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    values = task_values(json.loads(output.read_text()))
+    assert (values["bronze"], values["silver"] + values["quarantined"]) == (28834, 28834)
+    assert (values["volume"], values["state"]) == ("ok", "written")  # the month_complete condition reads volume
 
 
 # --- the runner on small real notebooks (a real kernel each, no Spark) ---
@@ -87,9 +118,10 @@ def toy_job(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def pool(tmp_path_factory):
+def papermill(tmp_path_factory):
+    "The papermill executor, with a kernel pool for the module's toy runs."
     kernels = KernelPool(dict(os.environ), ROOT, tmp_path_factory.mktemp("kernels") / "kernels.log")
-    yield kernels
+    yield PapermillExecutor(kernels)
     kernels.close()
 
 
@@ -97,36 +129,24 @@ def statuses(results):
     return {result.task: result.status for result in results}
 
 
-def test_the_condition_lets_the_branch_run_and_task_values_flow_as_typed_parameters(toy_job, pool, tmp_path):
-    results = run_graph(toy_job, {"size": "42", "divisor": "4"}, tmp_path, pool)
+@pytest.mark.slow
+def test_the_condition_lets_the_branch_run_and_task_values_flow_as_typed_parameters(toy_job, papermill, tmp_path):
+    results = run_graph(toy_job, {"size": "42", "divisor": "4"}, tmp_path, papermill)
     assert statuses(results) == dict.fromkeys(["measure", "decide", "act", "report", "finish"], SUCCESS)
     assert results[1].values == {"outcome": "true"}
     assert results[2].values == {"rows": 10}
     assert "rows 10" in (tmp_path / "report.ipynb").read_text()
 
 
-def test_a_condition_that_says_no_excludes_its_branch(toy_job, pool, tmp_path):
-    results = run_graph(toy_job, {"size": "3", "divisor": "1"}, tmp_path, pool)
-    assert statuses(results) == {"measure": SUCCESS, "decide": SUCCESS, "act": EXCLUDED, "report": EXCLUDED,
-                                 "finish": SUCCESS}  # nothing failed: the run is complete without its branch
-    assert results[-1].values == {"finished": 3}
-    assert not (tmp_path / "act.ipynb").exists()
-
-
-def test_a_failing_cell_is_named_its_dependants_do_not_run_and_the_partial_notebook_stays(toy_job, pool, tmp_path):
-    results = run_graph(toy_job, {"size": "42", "divisor": "0"}, tmp_path, pool)
+@pytest.mark.slow
+def test_a_failing_cell_is_named_its_dependants_do_not_run_and_the_partial_notebook_stays(toy_job, papermill, tmp_path):
+    results = run_graph(toy_job, {"size": "42", "divisor": "0"}, tmp_path, papermill)
     assert statuses(results) == {"measure": SUCCESS, "decide": SUCCESS, "act": FAILED, "report": UPSTREAM_FAILED,
                                  "finish": UPSTREAM_FAILED}
     assert "`set_task_values(rows=size // divisor)`" in results[2].error
     assert "ZeroDivisionError" in results[2].error
     partial = nbformat.read(tmp_path / "act.ipynb", as_version=4)
     assert any(output.get("ename") == "ZeroDivisionError" for cell in partial.cells for output in cell.get("outputs", []))
-
-
-def test_a_parameter_of_the_wrong_type_fails_the_task_before_it_runs(toy_job, pool, tmp_path):
-    results = run_graph(toy_job, {"size": "many", "divisor": "1"}, tmp_path, pool)
-    assert statuses(results)["measure"] == FAILED
-    assert "parameter size: expected an integer, got 'many'" in results[0].error
 
 
 # --- the monthly job end to end ---
@@ -184,6 +204,7 @@ def summary_rows(stdout):
     return {tuple(line.split()[:2]): line for line in table}
 
 
+@pytest.mark.slow
 def test_the_monthly_job_runs_every_task_type_on_one_jvm_with_workers_on_the_projects_python(four_months):
     assert four_months["code"] == 0, four_months["stdout"][-3000:] + four_months["stderr"][-3000:]
     assert len(four_months["javas"]) == 1, four_months["javas"]
@@ -203,6 +224,7 @@ def test_the_monthly_job_runs_every_task_type_on_one_jvm_with_workers_on_the_pro
     assert processed(four_months["home"]) == dict.fromkeys(["2013-01", "2013-02", "2013-03", "2013-04"], "local")
 
 
+@pytest.mark.slow
 def test_every_executed_notebook_is_kept_and_logged_to_mlflow(four_months):
     runs = list((four_months["home"] / "runs").glob("*-monthly"))
     assert len(runs) == 1
@@ -233,8 +255,13 @@ from pathlib import Path
 from dbxml.config import load_target, with_overrides
 from dbxml.score import score_month
 from dbxml.spark import get_spark
+from dbxml.catalog import table_name
+from dbxml.tables import content_digest
 target = with_overrides(load_target("local", environ={}), home=Path(sys.argv[1]))
-print(json.dumps(score_month(get_spark(target), target, sys.argv[2])))
+spark = get_spark(target)
+scored = score_month(spark, target, sys.argv[2])
+predictions = content_digest(spark, table_name(target, "flight_delay_predictions").on(target), ("scored_at",))
+print(json.dumps(scored | {"digest": predictions}))
 """
 
 
@@ -243,24 +270,37 @@ def march_flights(run):
     return int(summary_rows(run["stdout"])["2013-03", "lakehouse"].split()[4])
 
 
-def test_classic_spark_scores_a_month_with_workers_on_the_projects_python(four_months):
+@pytest.fixture(scope="module")
+def classic_march(four_months):
+    "March scored again by classic Spark in a process of its own: what it wrote, and the predictions' digest."
     done = subprocess.run([sys.executable, "-c", SCORE_CLASSIC, str(four_months["home"]), "2013-03"],
                           env=four_months["env"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads(done.stdout.splitlines()[-1])["predictions"] == march_flights(four_months)
+    return json.loads(done.stdout.splitlines()[-1])
 
 
-def test_a_spark_connect_server_scores_a_month_with_workers_on_the_projects_python(four_months, monkeypatch):
+@pytest.mark.slow
+def test_classic_spark_scores_a_month_with_workers_on_the_projects_python(four_months, classic_march):
+    assert classic_march["predictions"] == march_flights(four_months)
+
+
+@pytest.mark.slow
+def test_spark_connect_scores_a_month_as_classic_spark_does_with_workers_on_the_projects_python(
+        four_months, classic_march, monkeypatch):
     monkeypatch.setenv("PATH", four_months["env"]["PATH"])  # the server inherits this process's environment
     home = four_months["home"]
     with connect_server(with_overrides(load_target("local", environ={}), home=home), port=free_port()) as url:
         target = with_overrides(load_target("connect", environ={}), home=home, spark_remote=url)
         spark = get_spark(target)
+        assert type(spark).__module__.startswith("pyspark.sql.connect")
         scored = score_month(spark, target, "2013-03")
+        predictions = content_digest(spark, table_name(target, "flight_delay_predictions").on(target), ("scored_at",))
         spark.stop()
     assert scored["predictions"] == march_flights(four_months)
+    assert predictions == classic_march["digest"]  # every prediction as classic Spark wrote it
 
 
+@pytest.mark.slow
 def test_a_bad_month_fails_the_first_task_naming_it_and_its_cell_and_keeps_the_notebook(four_months):
     code, stdout, stderr, _ = run_watching_java(["run", "-p", "month=2013-13"], four_months["env"])
     assert code == 1
@@ -293,6 +333,7 @@ def processed(home):
     return dict(zip(table.column("month").to_pylist(), table.column("run").to_pylist(), strict=True))
 
 
+@pytest.mark.slow
 def test_a_run_without_a_month_processes_the_next_landed_month_and_says_when_there_is_nothing_new(tmp_path):
     home = tmp_path / "home"
     land_sample(home, ["2013-01", "2013-02"], every=20)

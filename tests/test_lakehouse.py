@@ -1,5 +1,6 @@
 """The lakehouse under stress: a rerun leaves every table identical, a process killed mid-write
-leaves readable tables and a rerun that completes, and Spark Connect writes what classic Spark writes.
+leaves readable tables and a rerun that completes, and Spark Connect (a real local server, what Databricks
+serverless speaks) writes into the target's home what classic Spark writes.
 (Each stage's own behaviour, including bad input, is tested in its notebook.)"""
 import json
 import os
@@ -12,9 +13,12 @@ import pytest
 from conftest import ROOT, free_port
 from support.lakehouse_job import digests
 
+from dbxml.catalog import table_name
 from dbxml.config import load_target, with_overrides
 from dbxml.lakehouse import run_lakehouse
 from dbxml.spark import connect_server, get_spark
+
+pytestmark = pytest.mark.slow  # every test builds a real month on its own Spark
 
 JOB = str(ROOT / "tests" / "support" / "lakehouse_job.py")
 JANUARY = {"month": "2013-01", "bronze": 27_004, "silver": 27_004, "quarantined": 0, "features": 27_004,
@@ -61,20 +65,29 @@ def test_a_month_through_spark_connect_writes_what_classic_spark_writes(tmp_path
         assert type(spark).__module__.startswith("pyspark.sql.connect")
         rows = run_lakehouse(spark, target, ["2013-01"], progress=None)
         over_connect = digests(spark, target)
+        again = run_lakehouse(spark, target, ["2013-01"], progress=None)  # a rerun writes nothing, here too
+        silver = table_name(target, "silver_flights").on(target)
+        assert spark.sql(f"DESCRIBE DETAIL {silver}").first()["format"] == "delta"
         spark.stop()
+    # the server wrote into the target's home (its warehouse and metastore), as a classic session would
+    assert (home / "warehouse" / "local__flights.db" / "silver_flights" / "_delta_log").is_dir()
+    assert (home / "metastore_db").is_dir()
     assert [{key: value for key, value in row.items() if not key.endswith("_s")} for row in rows] == [JANUARY]
+    assert [(row["bronze"], row["state"]) for row in again] == [(JANUARY["bronze"], "unchanged")]
     classic = january_twice[0]["digests"]
     differ = [table for table in classic if classic[table]["portable"] != over_connect[table]["portable"]]
     assert not differ, f"Spark Connect and classic Spark wrote different contents in {differ}"
 
 
-def test_a_process_killed_while_writing_silver_leaves_readable_tables_and_the_rerun_completes(tmp_path, january_twice):
+@pytest.mark.parametrize("table", ["bronze_flights", "silver_flights"])
+def test_a_process_killed_while_writing_a_table_leaves_readable_tables_and_the_rerun_completes(tmp_path, january_twice,
+                                                                                               table):
     home = tmp_path / "home"
-    silver = home / "warehouse" / "local__flights.db" / "silver_flights"
+    written = home / "warehouse" / "local__flights.db" / table
     writer = lakehouse_job(home, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and writer.poll() is None and not list(silver.glob("*.parquet")):
-        time.sleep(0.02)  # kill as soon as silver's data files exist: its commit comes after them
+    while time.monotonic() < deadline and writer.poll() is None and not list(written.glob("*.parquet")):
+        time.sleep(0.02)  # kill as soon as the table's data files exist: its commit comes after them
     assert writer.poll() is None, "the job finished before it could be killed"
     killed = subprocess.run(["pkill", "-9", "-f", f"derby.system.home={home}"], check=False)  # the JVM first
     os.kill(writer.pid, signal.SIGKILL)

@@ -1,8 +1,8 @@
-"""The model lifecycle end to end on a real first quarter: the first model becomes champion, a model
-trained on shuffled labels never does, reruns leave the same tables, a fresh process loads the champion by
-alias and its signature refuses a wrong frame, a model version leads back to the exact Delta versions it
-learnt from, Spark Connect scores what classic Spark scores, and the MLflow UI shows it all.
-(Each stage's own behaviour is tested in its notebook.)"""
+"""The model lifecycle end to end on a real first quarter, run by the in-process executor: the first model
+becomes champion, a model trained on shuffled labels never does, reruns leave the same tables, a fresh process
+loads the champion by alias and its signature refuses a wrong frame, a model version leads back to the exact
+Delta versions it learnt from, and the MLflow UI shows it all. (Each stage's own behaviour is tested in its
+notebook; Spark Connect's scoring against classic Spark's is in test_jobs, on the papermill run's lakehouse.)"""
 import json
 import os
 import subprocess
@@ -11,13 +11,9 @@ import time
 import urllib.request
 
 import pytest
-from conftest import BIN, ROOT, free_port, run_tool
+from conftest import BIN, ROOT, free_port
 
-from dbxml.catalog import table_name
-from dbxml.config import load_target, with_overrides
-from dbxml.score import score_month
-from dbxml.spark import connect_server, get_spark
-from dbxml.tables import content_digest
+pytestmark = pytest.mark.slow  # a real quarter and a model, on a Spark of its own
 
 JOB = str(ROOT / "tests" / "support" / "ml_job.py")
 MODEL = "local.flights.flight_delay"
@@ -33,7 +29,7 @@ def run_python(code, *args, timeout=900):
 
 @pytest.fixture(scope="module")
 def quarter(tmp_path_factory):
-    "A home with January to March built and the lifecycle run over them; the job's results."
+    "A home where the monthly job ran in-process over January to March; what the job printed."
     home = tmp_path_factory.mktemp("ml") / "home"
     done = subprocess.run([sys.executable, JOB, str(home)], cwd=ROOT, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -41,11 +37,14 @@ def quarter(tmp_path_factory):
 
 
 def test_the_first_model_becomes_champion_and_the_next_month_is_scored_and_monitored(quarter):
-    _, results = quarter
-    january, february, march = results["lifecycle"]
-    assert (january["champion"], january["reason"]) == (None, "no earlier month to learn from")
-    assert (february["challenger"], february["promoted"], february["reason"]) == ("1", True, "first model")
-    assert (march["champion"], march["scored"]) == ("1", 28_834)
+    january, february, march = (quarter[1]["quarter"][month] for month in ("2013-01", "2013-02", "2013-03"))
+    assert january["score"] == {"rows": 0}
+    assert january["monitor"] == {"retrain": False, "reason": "no earlier month to learn from"}
+    assert "train" not in january and january["record_month"] == {"recorded": "2013-01"}
+    assert february["monitor"] == {"retrain": True, "reason": "first model"}
+    assert (february["train"]["model_version"], february["promote"]["promoted"]) == ("1", True)
+    assert march["score"] == {"rows": 28_834, "model_version": "1"}
+    assert 0 <= march["monitor"]["max_psi"] and 0.5 < march["monitor"]["roc_auc"] < 1
 
 
 def test_a_model_trained_on_shuffled_labels_never_becomes_champion(quarter):
@@ -59,7 +58,8 @@ def test_rerunning_a_month_leaves_predictions_and_monitoring_identical(quarter):
     results = quarter[1]
     first, after = results["digests"]
     assert first == after, "rerunning March changed the predictions or the monitoring tables"
-    assert results["rerun"]["retrain"] == results["lifecycle"][2]["retrain"]
+    assert results["rerun"]["monitor"] == results["quarter"]["2013-03"]["monitor"]
+    assert results["rerun"]["lakehouse"]["state"] == "unchanged"
 
 
 LOAD_BY_ALIAS = """
@@ -96,32 +96,9 @@ def test_a_fresh_process_loads_the_champion_by_alias_and_its_signature_refuses_a
     assert "distance" in loaded["errors"]["text_for_number"]
 
 
-WALK_BACK = """
-import json, sys
-from pathlib import Path
-from pyspark.sql import functions as F
-from dbxml.config import load_target, with_overrides
-from dbxml.registry import registry, model_name, training_sources
-from dbxml.spark import get_spark
-target = with_overrides(load_target("local", environ={}), home=Path(sys.argv[1]))
-spark = get_spark(target)
-source = training_sources(target, "1")["training"]
-version = registry(target).get_model_version(model_name(target), "1")
-run = registry(target).get_run(version.run_id)
-pinned = spark.sql(f"SELECT * FROM {source['table']} VERSION AS OF {source['version']}")
-note = (spark.sql(f"DESCRIBE HISTORY {source['table']}").where(F.col("version") == source["version"])
-        .first()["userMetadata"])
-print(json.dumps({"source": source, "tags": version.tags, "training_rows": int(run.data.params["training_rows"]),
-                  "pinned_rows": pinned.where("month = '2013-01' AND delayed IS NOT NULL").count(),
-                  "pinned_months": sorted(row[0] for row in pinned.select("month").distinct().collect()),
-                  "latest_months": sorted(row[0] for row in spark.table(source["table"]).select("month").distinct().collect()),
-                  "note": json.loads(note)}))
-"""
-
-
 def test_a_model_version_leads_back_to_the_exact_delta_versions_it_was_trained_on(quarter):
-    home, results = quarter
-    walk = run_python(WALK_BACK, home)
+    results = quarter[1]
+    walk = results["walk_back"]
     assert walk["source"]["table"].endswith("local__flights.gold_flight_features")
     assert walk["tags"]["training_table_version"] == str(walk["source"]["version"])
     assert json.loads(walk["tags"]["training_data"])["training"]["months"] == ["2013-01"]
@@ -132,28 +109,6 @@ def test_a_model_version_leads_back_to_the_exact_delta_versions_it_was_trained_o
     # and that gold version's commit names the silver version it was built from
     assert walk["note"]["stage"] == "gold" and isinstance(walk["note"]["silver_flights_version"], int)
     assert len(walk["tags"]["git_commit"]) in (40, len("unknown"))
-
-
-def test_spark_connect_scores_a_month_as_classic_spark_does(quarter):
-    home, _ = quarter
-    # the job rebuilt March's gold after scoring it, so only the source version may differ
-    classic = run_python(
-        "import json, sys; from pathlib import Path; from dbxml.catalog import table_name; "
-        "from dbxml.config import load_target, with_overrides; from dbxml.spark import get_spark; "
-        "from dbxml.tables import content_digest; "
-        "t = with_overrides(load_target('local', environ={}), home=Path(sys.argv[1])); "
-        "print(json.dumps(content_digest(get_spark(t), table_name(t, 'flight_delay_predictions').on(t), "
-        "('scored_at', 'source_version'))))", home)
-    with connect_server(with_overrides(load_target("local", environ={}), home=home), port=free_port()) as url:
-        target = with_overrides(load_target("connect", environ={}), home=home, spark_remote=url)
-        spark = get_spark(target)
-        assert type(spark).__module__.startswith("pyspark.sql.connect")
-        scored = score_month(spark, target, "2013-03")
-        predictions = content_digest(spark, table_name(target, "flight_delay_predictions").on(target),
-                                     ("scored_at", "source_version"))
-        spark.stop()
-    assert (scored["predictions"], scored["model_version"]) == (28_834, "1")
-    assert predictions == classic
 
 
 def get_json(url):
@@ -199,8 +154,22 @@ def test_the_mlflow_ui_shows_the_runs_the_figures_and_the_champion(quarter):
     assert not leftovers, f"MLflow UI processes outlived dbxml ui: {leftovers}"
 
 
-def test_the_lifecycle_without_gold_is_one_clear_error(local_env):
-    done = run_tool("dbxml", "ml", "--months", "2013-02", env=local_env)
-    assert done.returncode == 1
-    assert done.stderr.strip().splitlines()[-1].startswith("dbxml: ")
-    assert "build gold first" in done.stderr and "Traceback" not in done.stderr
+TRAIN_WITHOUT_GOLD = """
+import json, sys
+from pathlib import Path
+from dbxml.config import load_target, with_overrides
+from dbxml.jobs import load_job
+from dbxml.runner import InProcessExecutor
+target = with_overrides(load_target("local", environ={}), home=Path(sys.argv[1]))
+task = load_job("monthly", target).task("train")
+values, error, trace = InProcessExecutor(target).run(task, {"target_name": "local", "month": "2013-02", "window": 1},
+                                                     Path(sys.argv[1]))
+print(json.dumps({"values": values, "error": error, "trace": trace.read_text()}))
+"""
+
+
+def test_training_without_gold_is_one_clear_error_and_its_traceback_is_kept(tmp_path):
+    failed = run_python(TRAIN_WITHOUT_GOLD, tmp_path)
+    assert failed["values"] == {} and failed["error"].startswith("train_task raised DbxmlError: ")
+    assert "build gold first" in failed["error"] and "\n" not in failed["error"]
+    assert "Traceback" in failed["trace"]

@@ -1,12 +1,14 @@
 """The repository's own rules, each shown to fail when broken: notebooks are tests,
 the library is exported, twins are current, notebooks are clean."""
 import json
+import os
+import shutil
 import subprocess
 import sys
 import uuid
 
 import pytest
-from conftest import run_tool
+from conftest import ROOT, run_tool
 
 CONFIG_NOTEBOOK = "nbs/00_config.ipynb"
 
@@ -23,6 +25,24 @@ def edit_notebook(path, old, new):
 def test_the_real_tree_passes_the_hygiene_check():
     result = run_tool("dbxml", "check", "--no-sync")
     assert result.returncode == 0, result.stderr
+
+
+def layer_check(root):
+    "import-linter's contracts (pyproject.toml) over the package in `root`."
+    return run_tool("lint-imports", "--no-cache", cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
+
+
+def test_the_layers_hold_and_a_wrong_way_import_breaks_them(tmp_path):
+    shutil.copytree(ROOT / "dbxml", tmp_path / "dbxml")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    kept = layer_check(tmp_path)
+    assert kept.returncode == 0 and "3 kept, 0 broken" in kept.stdout, kept.stdout[-2000:]
+    tables = tmp_path / "dbxml" / "tables.py"
+    tables.write_text(tables.read_text() + "\nfrom dbxml.lakehouse import run_lakehouse  # noqa: E402\n")
+    broken = layer_check(tmp_path)
+    assert broken.returncode == 1, broken.stdout[-2000:]
+    assert "dbxml.tables is not allowed to import dbxml.lakehouse" in broken.stdout
+    assert "BROKEN" in broken.stdout
 
 
 def test_nbdev_test_fails_when_an_exported_function_breaks(repo_copy):

@@ -20,6 +20,8 @@ from PIL import Image, ImageStat
 
 from dbxml.hygiene import copy_repository
 
+pytestmark = pytest.mark.slow  # renders the whole site with Quarto and opens it in Chromium
+
 QUARTO_INSTALLER = ROOT.parent / "shared" / "tools" / "quarto" / "install-quarto.sh"
 SCREENSHOTS = ROOT / "build" / "site-screenshots"
 # Debian's package (what .ci/run installs) or the Chrome that GitHub's runners ship

@@ -21,11 +21,8 @@
 
 # %%
 from dbxml.config import load_target
-from dbxml.lakehouse import check_landing, run_lakehouse
 from dbxml.params import job_parameters, set_task_values
-from dbxml.sources import land_source_files
-from dbxml.spark import get_spark
-from dbxml.watermark import NEXT, resolve_month
+from dbxml.tasks import lakehouse_task
 
 # %% tags=["parameters"]
 target_name = "local"  # a target of dbxml.toml; on Databricks the bundle target (dev, staging, prod)
@@ -36,21 +33,5 @@ params = job_parameters(target_name=target_name, month=month)
 
 # %%
 #| job
-target = load_target(params["target_name"])
-if params["month"] == NEXT:
-    land_source_files(target)  # whatever has arrived, so that the next month can be found
-else:
-    check_landing(target, [params["month"]])  # every file the month needs, before Spark starts
-spark = get_spark(target)
-chosen = resolve_month(spark, target, params["month"])
-if chosen is None:
-    print("nothing new: every month that has landed is processed")
-    set_task_values(month="", volume="none", state="nothing new")
-else:
-    if params["month"] == NEXT:
-        print(f"next month: {chosen}")
-        check_landing(target, [chosen])
-    counts = run_lakehouse(spark, target, [chosen])[0]
-    set_task_values(month=chosen, rows=counts["features"], bronze=counts["bronze"], silver=counts["silver"],
-                    quarantined=counts["quarantined"], mart_rows=counts["mart_rows"], volume=counts["volume"],
-                    state=counts["state"])
+values = lakehouse_task(load_target(params["target_name"]), params["month"])
+set_task_values(**values)

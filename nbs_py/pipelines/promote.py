@@ -10,8 +10,7 @@
 # %%
 from dbxml.config import load_target
 from dbxml.params import job_parameters, set_task_values
-from dbxml.registry import promote, validate
-from dbxml.spark import get_spark
+from dbxml.tasks import promote_task
 
 # %% tags=["parameters"]
 target_name = "local"  # a target of dbxml.toml; on Databricks the bundle target
@@ -24,11 +23,5 @@ params = job_parameters(target_name=target_name, month=month, model_version=mode
 
 # %%
 #| job
-target = load_target(params["target_name"])
-decision = validate(get_spark(target), target, params["model_version"], params["month"])
-promoted = promote(target, decision, f"{params['month']}: {params['why']}")
-print(f"version {decision.challenger}: " + ("promoted to champion" if promoted else "rejected: "
-                                             + "; ".join(decision.reasons)))
-champion_auc = decision.champion_metrics and round(decision.champion_metrics["roc_auc"], 4)
-set_task_values(model_version=decision.challenger, promoted=promoted,
-                roc_auc=round(decision.challenger_metrics["roc_auc"], 4), champion_roc_auc=champion_auc)
+values = promote_task(load_target(params["target_name"]), params["month"], params["model_version"], params["why"])
+set_task_values(**values)

@@ -11,8 +11,7 @@
 # %%
 from dbxml.config import load_target
 from dbxml.params import job_parameters, set_task_values
-from dbxml.spark import get_spark
-from dbxml.watermark import record_month
+from dbxml.tasks import record_month_task
 
 # %% tags=["parameters"]
 target_name = "local"  # a target of dbxml.toml; on Databricks the bundle target
@@ -25,10 +24,5 @@ params = job_parameters(target_name=target_name, month=month, volume=volume, run
 
 # %%
 #| job
-if not params["month"]:
-    print("nothing new: nothing to record")
-else:
-    target = load_target(params["target_name"])
-    record_month(get_spark(target), target, params["month"], params["volume"], params["run"])
-    print(f"{params['month']} processed: the next scheduled run takes the month after it")
-    set_task_values(recorded=params["month"])
+values = record_month_task(load_target(params["target_name"]), params["month"], params["volume"], params["run"])
+set_task_values(**values)

@@ -9,9 +9,7 @@
 # %%
 from dbxml.config import load_target
 from dbxml.params import job_parameters, set_task_values
-from dbxml.registry import alias_version
-from dbxml.score import score_month
-from dbxml.spark import get_spark
+from dbxml.tasks import score_task
 
 # %% tags=["parameters"]
 target_name = "local"  # a target of dbxml.toml; on Databricks the bundle target
@@ -22,11 +20,5 @@ params = job_parameters(target_name=target_name, month=month)
 
 # %%
 #| job
-target = load_target(params["target_name"])
-if alias_version(target) is None:
-    print("no champion yet: nothing to score")
-    set_task_values(rows=0)
-else:
-    scored = score_month(get_spark(target), target, params["month"])
-    print(f"scored {scored['predictions']} flights with version {scored['model_version']}")
-    set_task_values(rows=scored["predictions"], model_version=scored["model_version"])
+values = score_task(load_target(params["target_name"]), params["month"])
+set_task_values(**values)

@@ -10,9 +10,7 @@
 # %%
 from dbxml.config import load_target
 from dbxml.params import job_parameters, set_task_values
-from dbxml.registry import register
-from dbxml.spark import get_spark
-from dbxml.train import train_model
+from dbxml.tasks import train_task
 
 # %% tags=["parameters"]
 target_name = "local"  # a target of dbxml.toml; on Databricks the bundle target
@@ -24,9 +22,5 @@ params = job_parameters(target_name=target_name, month=month, window=window)
 
 # %%
 #| job
-target = load_target(params["target_name"])
-trained = train_model(get_spark(target), target, params["month"], params["window"])
-version = register(target, trained)
-print(f"registered version {version}, trained on {', '.join(trained.training.months)}: ROC AUC "
-      f"{trained.metrics['roc_auc']:.4f} on {params['month']}")
-set_task_values(model_version=version, roc_auc=round(trained.metrics["roc_auc"], 4))
+values = train_task(load_target(params["target_name"]), params["month"], params["window"])
+set_task_values(**values)

@@ -27,9 +27,8 @@ from dbxml.bronze import ingest_dimensions, ingest_month
 from dbxml.catalog import ensure_schema, table_name
 from dbxml.config import load_target, with_overrides
 from dbxml.gold import build_month
-from dbxml.lakehouse import parse_months
 from dbxml.silver import refine_dimensions, refine_month
-from dbxml.sources import land_source_files
+from dbxml.sources import land_source_files, parse_months
 from dbxml.spark import get_spark
 
 NUMBERS = {"year": "int", "month": "int", "day": "int", "dep_time": "int", "sched_dep_time": "int",

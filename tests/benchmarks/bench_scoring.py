@@ -3,7 +3,8 @@
     python tests/benchmarks/bench_scoring.py [--months 2013-01..2013-12] [--repeats 3]
 
 It uses the local target's lakehouse and champion (run `make run` first); if the target has no champion,
-it builds a scratch lakehouse for the months, trains a first model on the first month and promotes it.
+it runs the monthly job in-process for the months on a scratch lakehouse (the first model comes from
+the second month's run).
 
 - spark: `mlflow.pyfunc.spark_udf` over the months' feature rows, read from Delta, each run forced with
   Spark's `noop` sink (every row scored, nothing written): what `dbxml.score` does minus the Delta write.
@@ -24,12 +25,13 @@ from pyspark.sql import functions as F
 
 from dbxml.catalog import table_name
 from dbxml.config import load_target, with_overrides
-from dbxml.lakehouse import parse_months, run_lakehouse
-from dbxml.registry import alias_version, model_name, promote, register, validate
+from dbxml.registry import alias_version, model_name
+from dbxml.runner import run_job
 from dbxml.score import delay_probability
+from dbxml.sources import parse_months
 from dbxml.spark import get_spark
 from dbxml.tracking import use_mlflow
-from dbxml.train import MODEL_FEATURES, input_columns, train_model
+from dbxml.train import MODEL_FEATURES, input_columns
 
 
 def best_of(repeats, work):
@@ -54,11 +56,11 @@ def main():
         target = with_overrides(target, home=Path(tempfile.mkdtemp(prefix="dbxml-bench-")))
         spark.stop()
         spark = get_spark(target)
-        print(f"no champion on the local target: building {args.months} in {target.home}", flush=True)
-        run_lakehouse(spark, target, months, progress=None)
-        held_out = months[1] if len(months) > 1 else months[0]
-        version = register(target, train_model(spark, target, held_out, window=1))
-        promote(target, validate(spark, target, version, held_out), why="benchmark")
+        print(f"no champion on the local target: running the monthly job in-process for {args.months} in "
+              f"{target.home}", flush=True)
+        done = run_job(target, overrides={"month": args.months, "window": "1"}, in_process=True)
+        if done.failed or alias_version(target) is None:
+            raise SystemExit(f"the monthly job left no champion: {[(r.task, r.error) for r in done.failed]}")
     use_mlflow(target)
     uri = f"models:/{model_name(target)}/{alias_version(target)}"
     features = spark.table(table_name(target, "gold_flight_features").on(target)).where(F.col("month").isin(months))

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from dbxml.catalog import table_name
 from dbxml.config import load_target, with_overrides
-from dbxml.lakehouse import parse_months, run_lakehouse
+from dbxml.lakehouse import run_lakehouse
+from dbxml.sources import parse_months
 from dbxml.spark import get_spark
 from dbxml.tables import content_digest
 

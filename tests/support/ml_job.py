@@ -1,6 +1,7 @@
-"""Build January and February on a local lakehouse in HOME and run the model lifecycle over them, then
-the same for March; challenge the champion with a model trained on shuffled labels, rebuild March's gold,
-and print one JSON line with what the tests check. Runs as its own process (its own JVM and metastore).
+"""Run the monthly job in-process over January to March on a local lakehouse in HOME (the first model is trained
+in February and scores March), then March again; challenge the champion with a model trained on shuffled labels,
+rebuild March's gold, and print one JSON line with what the tests check. Runs as its own process (its own JVM and
+metastore).
 
     python ml_job.py HOME
 """
@@ -8,12 +9,23 @@ import json
 import sys
 from pathlib import Path
 
+from pyspark.sql import functions as F
+
 from dbxml.catalog import table_name
 from dbxml.config import load_target, with_overrides
 from dbxml.gold import build_month
-from dbxml.lakehouse import parse_months, run_lakehouse
-from dbxml.lifecycle import lifecycle_month, run_lifecycle
-from dbxml.registry import CHALLENGER, CHAMPION, alias_version, promote, register, validate
+from dbxml.registry import (
+    CHALLENGER,
+    CHAMPION,
+    alias_version,
+    model_name,
+    promote,
+    register,
+    registry,
+    training_sources,
+    validate,
+)
+from dbxml.runner import run_job
 from dbxml.spark import get_spark
 from dbxml.tables import content_digest, table_version
 from dbxml.train import train_model
@@ -28,17 +40,37 @@ def digests(spark, target):
             for table in ("flight_delay_predictions", "monitor_flight_delay", "monitor_baselines")}
 
 
+def task_values(outcome):
+    "month -> task -> the values it set, for a run of the job that must not have failed."
+    assert not outcome.failed, [(result.task, result.error) for result in outcome.failed]
+    found = {}
+    for result in outcome.results:
+        found.setdefault(result.run, {})[result.task] = result.values
+    return found
+
+
+def walk_back(spark, target, version):
+    "From a model version to the exact rows it learnt from: its pinned Delta version, and that commit's note."
+    source = training_sources(target, version)["training"]
+    model = registry(target).get_model_version(model_name(target), version)
+    pinned = spark.sql(f"SELECT * FROM {source['table']} VERSION AS OF {source['version']}")
+    note = (spark.sql(f"DESCRIBE HISTORY {source['table']}").where(F.col("version") == source["version"])
+            .first()["userMetadata"])
+    return {"source": source, "tags": model.tags,
+            "training_rows": int(registry(target).get_run(model.run_id).data.params["training_rows"]),
+            "pinned_rows": pinned.where("month = '2013-01' AND delayed IS NOT NULL").count(),
+            "pinned_months": sorted(row[0] for row in pinned.select("month").distinct().collect()),
+            "latest_months": sorted(row[0] for row in spark.table(source["table"]).select("month").distinct().collect()),
+            "note": json.loads(note)}
+
+
 def main(home):
     target = with_overrides(load_target("local", environ={}), home=Path(home))
+    quarter = task_values(run_job(target, overrides={"month": "2013-01..2013-03", "window": "1"}, in_process=True))
     spark = get_spark(target)
-    # months arrive one by one: the first model is trained before March exists in gold
-    run_lakehouse(spark, target, parse_months("2013-01..2013-02"), progress=None)
-    lifecycle = run_lifecycle(spark, target, parse_months("2013-01..2013-02"), window=1, progress=None)
-    run_lakehouse(spark, target, ["2013-03"], progress=None)
-    lifecycle.append(lifecycle_month(spark, target, "2013-03", window=1))
     features = table_name(target, "gold_flight_features").on(target)
     first_run = digests(spark, target)
-    rerun = lifecycle_month(spark, target, "2013-03", window=1)
+    rerun = task_values(run_job(target, overrides={"month": "2013-03", "window": "1"}, in_process=True))["2013-03"]
     shuffled = register(target, train_model(spark, target, "2013-03", window=2, shuffle_labels=True))
     decision = validate(spark, target, shuffled, "2013-03")
     promoted = promote(target, decision, why="test: shuffled labels")
@@ -48,8 +80,9 @@ def main(home):
     spark.sql(f"DELETE FROM {features} WHERE month = '2013-03'")
     build_month(spark, target, "2013-03")
     print(json.dumps({
-        "lifecycle": [{key: value for key, value in row.items() if key != "seconds"} for row in lifecycle],
-        "rerun": {key: value for key, value in rerun.items() if key != "seconds"},
+        "walk_back": walk_back(spark, target, "1"),
+        "quarter": quarter,
+        "rerun": rerun,
         "digests": [first_run, digests(spark, target)],
         "shuffled": {"version": shuffled, "promoted": promoted, "reasons": decision.reasons,
                      "champion": alias_version(target, CHAMPION), "challenger": alias_version(target, CHALLENGER)},
