@@ -26,15 +26,15 @@ from .tables import Column, TableSpec, replace_rows
 from .train import MODEL_FEATURES, evaluate, input_columns
 
 # %% auto #0
-__all__ = ['MISSING', 'UNSEEN', 'PREDICTION', 'DRIFT_POLICY', 'BASELINES_SPEC', 'MONITORING_SPEC', 'Bins', 'fit_bins',
-           'histograms', 'population_stability', 'js_distance', 'DriftPolicy', 'drift_policy_markdown', 'training_data',
-           'baseline', 'Monitoring', 'scored_month', 'monitor_month', 'monitoring_rows', 'write_monitoring',
+__all__ = ['MISSING', 'UNSEEN', 'PREDICTION', 'DRIFT_POLICY', 'BASELINES_SPEC', 'MONITORING_SPEC', 'Bins', 'population_stability',
+           'js_distance', 'DriftPolicy', 'drift_policy_markdown', 'baseline', 'Monitoring', 'monitor_month',
            'retrain_signal', 'monitoring_history', 'monitoring_figure']
 
 # %% ../nbs/23_monitor.ipynb #be63f51e
 MISSING, UNSEEN = -1, -2
 PREDICTION = "delay_probability"  # the prediction column, monitored like a feature
 
+# %% ../nbs/23_monitor.ipynb #abf5d2c8
 @dataclass(frozen=True)
 class Bins:
     "How one column is cut into bins."
@@ -58,10 +58,11 @@ class Bins:
         above = reduce(lambda total, edge: total + F.when(value > edge, 1).otherwise(0), self.edges, F.lit(0))
         return F.when(value.isNull() | F.isnan(value), MISSING).otherwise(above)
 
-def fit_bins(frame: DataFrame,  # the baseline rows
-             columns: list[str],  # numeric or string columns of `frame`
-             quantiles: int = 10,  # numeric bins: cut at these quantiles of the baseline
-            ) -> list[Bins]:
+# %% ../nbs/23_monitor.ipynb #596a72fa
+def _fit_bins(frame: DataFrame,  # the baseline rows
+              columns: list[str],  # numeric or string columns of `frame`
+              quantiles: int = 10,  # numeric bins: cut at these quantiles of the baseline
+             ) -> list[Bins]:
     "Bins for `columns` fixed on `frame`: distinct deciles for numbers, the values seen for strings."
     kinds = dict(frame.dtypes)
     numeric = [column for column in columns if kinds[column] != "string"]
@@ -72,7 +73,8 @@ def fit_bins(frame: DataFrame,  # the baseline rows
     return [Bins(column, edges=tuple(sorted(set(row[column] or [])))) if column in numeric
             else Bins(column, categories=tuple(row[column])) for column in columns]
 
-def histograms(frame: DataFrame, bins: list[Bins]) -> dict[str, np.ndarray]:
+# %% ../nbs/23_monitor.ipynb #327724c3
+def _histograms(frame: DataFrame, bins: list[Bins]) -> dict[str, np.ndarray]:
     "The rows of `frame` in each bin of each column, in one Spark job: column -> counts in `Bins.labels` order."
     cells = F.explode(F.array(*[F.struct(F.lit(item.column).alias("column"), item.index().alias("bin"))
                                  for item in bins]))
@@ -91,6 +93,7 @@ def population_stability(expected: np.ndarray,  # baseline counts per bin
     actual = np.maximum(actual / actual.sum(), floor)
     return float(np.sum((actual - expected) * np.log(actual / expected)))
 
+# %% ../nbs/23_monitor.ipynb #719bce7e
 def js_distance(expected: np.ndarray, actual: np.ndarray) -> float:
     "The Jensen-Shannon distance between the two distributions, base 2 (0 = same, 1 = disjoint)."
     return float(jensenshannon(expected / expected.sum(), actual / actual.sum(), base=2))
@@ -121,8 +124,10 @@ class DriftPolicy:
                            f"{held_out_roc_auc:.4f}")
         return reasons
 
+# %% ../nbs/23_monitor.ipynb #9de8bb50
 DRIFT_POLICY = DriftPolicy()
 
+# %% ../nbs/23_monitor.ipynb #0169faee
 def drift_policy_markdown(policy: DriftPolicy = DRIFT_POLICY) -> str:
     "The retrain rule as a Markdown table, for the docs."
     rows = [("features", f"at least {policy.drifted_features} features with PSI ≥ {policy.feature_psi}"),
@@ -142,7 +147,8 @@ BASELINES_SPEC = TableSpec(
      Column("training_data", "STRING", "The table, version and months the baseline was read from (JSON).")),
     keys=("model_name", "model_version", "column_name"))
 
-def training_data(target: Target, version: str) -> dict:
+# %% ../nbs/23_monitor.ipynb #924a786a
+def _training_data(target: Target, version: str) -> dict:
     "The table, version and months model `version` was trained on, from its registry tags."
     tags = registry(target).get_model_version(model_name(target), version).tags
     if "training_data" not in tags:
@@ -150,6 +156,7 @@ def training_data(target: Target, version: str) -> dict:
                          "dbxml.registry.register.")
     return json.loads(tags["training_data"])["training"]
 
+# %% ../nbs/23_monitor.ipynb #f74f8aab
 def baseline(spark: SparkSession, target: Target,
              version: str,  # the model version
             ) -> tuple[list[Bins], dict[str, np.ndarray]]:
@@ -163,12 +170,12 @@ def baseline(spark: SparkSession, target: Target,
             bins = [Bins(row["column_name"], tuple(row["edges"] or ()), tuple(row["categories"] or ()))
                     for row in stored]
             return bins, {row["column_name"]: np.array(row["counts"]) for row in stored}
-    data = training_data(target, version)
+    data = _training_data(target, version)
     rows = (spark.sql(f"SELECT * FROM {data['table']} VERSION AS OF {data['version']}")
             .where(F.col("month").isin(data["months"]) & F.col(LABEL).isNotNull()).select(*input_columns()))
     rows = rows.withColumn(PREDICTION, delay_probability(spark, f"models:/{model}/{version}"))
-    bins = fit_bins(rows, [*MODEL_FEATURES, PREDICTION])
-    counts = histograms(rows, bins)
+    bins = _fit_bins(rows, [*MODEL_FEATURES, PREDICTION])
+    counts = _histograms(rows, bins)
     stored = spark.createDataFrame(
         [(model, version, item.column, list(item.edges), list(item.categories), counts[item.column].tolist(),
           json.dumps(data, sort_keys=True)) for item in bins],
@@ -178,7 +185,7 @@ def baseline(spark: SparkSession, target: Target,
                  {"stage": "monitor", "baseline_of": version})
     return bins, counts
 
-# %% ../nbs/23_monitor.ipynb #924a786a
+# %% ../nbs/23_monitor.ipynb #a1eb9d1d
 MONITORING_SPEC = TableSpec(
     "monitor_flight_delay", "Monthly drift and performance of the delay model, and the retrain signal.",
     (Column("month", "STRING", "The month monitored, YYYY-MM.", nullable=False),
@@ -194,6 +201,7 @@ MONITORING_SPEC = TableSpec(
      Column("monitored_at", "TIMESTAMP", "When the month was monitored.")),
     keys=("month", "kind", "subject", "statistic"))
 
+# %% ../nbs/23_monitor.ipynb #40a25858
 @dataclass
 class Monitoring:
     "What monitoring found for one month."
@@ -214,7 +222,8 @@ class Monitoring:
         "Why to retrain, or that no signal crossed its threshold."
         return "; ".join(self.reasons) or "no signal crossed its threshold"
 
-def scored_month(spark: SparkSession, target: Target, month: str) -> tuple[DataFrame, str]:
+# %% ../nbs/23_monitor.ipynb #78f5d289
+def _scored_month(spark: SparkSession, target: Target, month: str) -> tuple[DataFrame, str]:
     "The month's predictions joined with its features and labels, and the model version that scored them."
     predictions_name = table_name(target, PREDICTIONS_SPEC.table).on(target)
     if not spark.catalog.tableExists(predictions_name):
@@ -229,14 +238,15 @@ def scored_month(spark: SparkSession, target: Target, month: str) -> tuple[DataF
         features.select("flight_id", *input_columns(), LABEL), "flight_id")
     return joined, versions[0]
 
+# %% ../nbs/23_monitor.ipynb #937b0287
 def monitor_month(spark: SparkSession, target: Target,
                   month: str,  # a scored month, `YYYY-MM`
                   policy: DriftPolicy = DRIFT_POLICY,
                  ) -> Monitoring:
     "Measure the month's drift and performance against its model's baseline, record them, and decide on retraining."
-    rows, version = scored_month(spark, target, month)
+    rows, version = _scored_month(spark, target, month)
     bins, expected = baseline(spark, target, version)
-    actual = histograms(rows, bins)
+    actual = _histograms(rows, bins)
     drift = {item.column: population_stability(expected[item.column], actual[item.column]) for item in bins}
     distance = {item.column: js_distance(expected[item.column], actual[item.column]) for item in bins}
     labelled = rows.where(F.col(LABEL).isNotNull()).select(LABEL, PREDICTION).toPandas()
@@ -244,10 +254,11 @@ def monitor_month(spark: SparkSession, target: Target,
     held_out = float(registry(target).get_model_version(model_name(target), version).tags["validation_roc_auc"])
     reasons = policy.reasons(drift, performance and performance["roc_auc"], held_out)
     result = Monitoring(month, version, drift, distance, performance, reasons)
-    write_monitoring(spark, target, result, policy, held_out)
+    _write_monitoring(spark, target, result, policy, held_out)
     return result
 
-def monitoring_rows(result: Monitoring, policy: DriftPolicy, held_out_roc_auc: float) -> list[tuple]:
+# %% ../nbs/23_monitor.ipynb #f31e27f2
+def _monitoring_rows(result: Monitoring, policy: DriftPolicy, held_out_roc_auc: float) -> list[tuple]:
     "The rows `monitor_month` records: (kind, subject, statistic, value, threshold, alert, detail)."
     rows = []
     for column, value in result.drift.items():
@@ -262,12 +273,13 @@ def monitoring_rows(result: Monitoring, policy: DriftPolicy, held_out_roc_auc: f
                  result.reason))
     return rows
 
-def write_monitoring(spark: SparkSession, target: Target, result: Monitoring, policy: DriftPolicy,
-                     held_out_roc_auc: float) -> int:
+# %% ../nbs/23_monitor.ipynb #6a6cb07d
+def _write_monitoring(spark: SparkSession, target: Target, result: Monitoring, policy: DriftPolicy,
+                      held_out_roc_auc: float) -> int:
     "Replace the month's rows of `monitor_flight_delay` with `result`."
     model = model_name(target)
     rows = [(result.month, model, result.model_version, *row) for row in
-            monitoring_rows(result, policy, held_out_roc_auc)]
+            _monitoring_rows(result, policy, held_out_roc_auc)]
     frame = spark.createDataFrame(rows, "month string, model_name string, model_version string, kind string, "
                                         "subject string, statistic string, value double, threshold double, "
                                         "alert boolean, detail string").withColumn("monitored_at", F.current_timestamp())
@@ -286,6 +298,7 @@ def retrain_signal(spark: SparkSession, target: Target, month: str) -> tuple[boo
         raise DbxmlError(f"{month} has not been monitored: run the monitor stage for it first.")
     return bool(row["alert"]), row["detail"]
 
+# %% ../nbs/23_monitor.ipynb #17a21740
 def monitoring_history(spark: SparkSession, target: Target) -> pd.DataFrame:
     "Every month's monitoring rows, as a pandas frame ordered by month."
     name = table_name(target, MONITORING_SPEC.table).on(target)

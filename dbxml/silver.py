@@ -19,9 +19,7 @@ from .tables import Column, TableSpec, computed_once, latest_note, merge_rows, r
 
 # %% auto #0
 __all__ = ['SOURCE_COLUMN_DOCS', 'LINEAGE_COLUMNS', 'TABLE_DOCS', 'FLIGHT_EXTRA_COLUMNS', 'FLIGHTS_SPEC', 'QUARANTINE_SPEC',
-           'source_columns', 'dimension_spec', 'local_instant', 'add_minutes', 'bronze_batch', 'latest_batch',
-           'quarantine_rows', 'reconcile', 'write_silver', 'refine_dimension', 'refine_dimensions', 'conform_flights',
-           'silver_inputs', 'refined_before', 'refine_month']
+           'dimension_spec', 'reconcile', 'refine_dimension', 'refine_dimensions', 'refine_month']
 
 # %% ../nbs/13_silver.ipynb #a81ea669
 SOURCE_COLUMN_DOCS = {
@@ -61,23 +59,26 @@ SOURCE_COLUMN_DOCS = {
     },
     "airlines": {"carrier": "Two-letter carrier code.", "name": "The airline's full name."},
 }
+
+# %% ../nbs/13_silver.ipynb #89c2cbd4
 LINEAGE_COLUMNS = (Column("_source_file", "STRING", "The landed file the row came from."),
                    Column("_batch", "STRING", "The bronze batch the row came from (a month, or a file checksum)."))
 TABLE_DOCS = {"flights": "Flights departing New York City in 2013, typed, with timestamps, plane, airline and weather.",
               "weather": "Hourly weather at the three New York airports.", "planes": "Planes by tail number.",
               "airports": "Airports by FAA code.", "airlines": "Airlines by carrier code."}
 
-def source_columns(source: str) -> tuple[Column, ...]:
+# %% ../nbs/13_silver.ipynb #3b84ca74
+def _source_columns(source: str) -> tuple[Column, ...]:
     "The typed columns of `source`, with their comments; key columns are NOT NULL."
     return tuple(Column(name, kind, SOURCE_COLUMN_DOCS[source][name], nullable=name not in KEYS[source])
                  for name, kind in TYPES[source].items())
 
 def dimension_spec(source: str) -> TableSpec:
     "The silver table of a dimension source: its typed columns, key, constraints and lineage."
-    return TableSpec(f"silver_{source}", TABLE_DOCS[source], source_columns(source) + LINEAGE_COLUMNS,
+    return TableSpec(f"silver_{source}", TABLE_DOCS[source], _source_columns(source) + LINEAGE_COLUMNS,
                      keys=KEYS[source], constraints=constraints_for(source))
 
-# %% ../nbs/13_silver.ipynb #89c2cbd4
+# %% ../nbs/13_silver.ipynb #b8bd60b4
 FLIGHT_EXTRA_COLUMNS = (
     Column("carrier_name", "STRING", "The airline's name."),
     Column("origin_name", "STRING", "The origin airport's name."),
@@ -95,17 +96,21 @@ FLIGHT_EXTRA_COLUMNS = (
     *[Column(name, TYPES["weather"][name], f"At the origin in the scheduled hour: {SOURCE_COLUMN_DOCS['weather'][name]}")
       for name in ("temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip", "pressure", "visib")],
 )
+
+# %% ../nbs/13_silver.ipynb #226dc3a9
 FLIGHTS_SPEC = TableSpec(
     "silver_flights", TABLE_DOCS["flights"],
     (Column("flight_id", "STRING", "Business key: date/carrier+flight/origin, e.g. 2013-01-01/UA1545/EWR.",
             nullable=False),
      Column("flight_date", "DATE", "Scheduled departure date, local at the origin.", nullable=False),
-     *source_columns("flights"), *FLIGHT_EXTRA_COLUMNS, *LINEAGE_COLUMNS),
+     *_source_columns("flights"), *FLIGHT_EXTRA_COLUMNS, *LINEAGE_COLUMNS),
     keys=("flight_id",), constraints=constraints_for("flights"),
     # Delta keeps min/max statistics of the first 32 columns only by default; _batch is further
     # along, and without its statistics every month's MERGE and rewrite would read the whole year.
     properties={"delta.enableChangeDataFeed": "true",
                 "delta.dataSkippingStatsColumns": "flight_id,flight_date,_batch,carrier,origin,dest,tailnum"})
+
+# %% ../nbs/13_silver.ipynb #e6b56cda
 QUARANTINE_SPEC = TableSpec(
     "quarantine", "Records that broke a quality rule, with the rule, the reason and where they came from.",
     (Column("source_table", "STRING", "The bronze table the record came from.", nullable=False),
@@ -118,26 +123,27 @@ QUARANTINE_SPEC = TableSpec(
      Column("raw_bytes", "STRING", "The line's exact bytes in base64, when they were not valid text (rule valid_utf8)."),
      Column("ingested_at", "TIMESTAMP", "When bronze ingested it.")))
 
-# %% ../nbs/13_silver.ipynb #e6b56cda
-def local_instant(date, hhmm, zone):
+# %% ../nbs/13_silver.ipynb #8f720e0b
+def _local_instant(date, hhmm, zone):
     "Column: the instant of local time `hhmm` (an int like 2030) on `date` in IANA time zone `zone`; null if any is null."
     text = F.format_string("%s %02d:%02d %s", F.date_format(date, "yyyy-MM-dd"), F.floor(hhmm / 100).cast("int"),
                            (hhmm % 100).cast("int"), zone)
     return F.try_to_timestamp(text, F.lit("yyyy-MM-dd HH:mm VV"))
 
-def add_minutes(instant, minutes):
+def _add_minutes(instant, minutes):
     "Column: `instant` plus `minutes` (null stays null)."
     return F.timestamp_add("MINUTE", minutes.cast("bigint"), instant)
 
 # %% ../nbs/13_silver.ipynb #9f18335a
-def bronze_batch(spark: SparkSession, target: Target,
-                 source: str,  # a key of `dbxml.contract.RAW_COLUMNS`
-                 batch: str,
-                ) -> DataFrame:
+def _bronze_batch(spark: SparkSession, target: Target,
+                  source: str,  # a key of `dbxml.contract.RAW_COLUMNS`
+                  batch: str,
+                 ) -> DataFrame:
     "The rows of one batch of `bronze_<source>`."
     return spark.table(table_name(target, f"bronze_{source}").on(target)).where(F.col("_batch") == batch)
 
-def latest_batch(spark: SparkSession, target: Target, source: str) -> str:
+# %% ../nbs/13_silver.ipynb #0964df2c
+def _latest_batch(spark: SparkSession, target: Target, source: str) -> str:
     "The most recently ingested batch of `bronze_<source>`; a clear error if there is none."
     name = table_name(target, f"bronze_{source}").on(target)
     if not spark.catalog.tableExists(name):
@@ -147,9 +153,10 @@ def latest_batch(spark: SparkSession, target: Target, source: str) -> str:
         raise DbxmlError(f"{name} is empty: run the bronze stage first.")
     return row["_batch"]
 
-def quarantine_rows(checked: DataFrame,  # `apply_rules` output
-                    source: str,
-                   ) -> DataFrame:
+# %% ../nbs/13_silver.ipynb #e6903f09
+def _quarantine_rows(checked: DataFrame,  # `apply_rules` output
+                     source: str,
+                    ) -> DataFrame:
     "The failing records of `checked`, shaped for the quarantine table."
     raw = F.to_json(F.col("_raw"), {"ignoreNullFields": "false"})
     return failing(checked).select(
@@ -159,7 +166,7 @@ def quarantine_rows(checked: DataFrame,  # `apply_rules` output
         F.coalesce(F.col("_corrupt_record"), raw).alias("record"), F.col("_raw_bytes").alias("raw_bytes"),
         F.col("_ingested_at").alias("ingested_at"))
 
-# %% ../nbs/13_silver.ipynb #0964df2c
+# %% ../nbs/13_silver.ipynb #5942fdf9
 def reconcile(spark: SparkSession, target: Target, source: str, batch: str) -> dict:
     "Counts of one batch in bronze, silver and quarantine; a `DbxmlError` unless bronze = silver + quarantined."
     batch_is = F.col("_batch") == batch
@@ -177,13 +184,14 @@ def reconcile(spark: SparkSession, target: Target, source: str, batch: str) -> d
                          "duplicated; do not publish this batch.")
     return counts
 
-def write_silver(spark: SparkSession, target: Target,
-                 source: str,
-                 checked: DataFrame,  # `apply_rules` output for one batch
-                 spec: TableSpec,  # the silver table
-                 batch: str,
-                 inputs: dict | None = None,  # what the rows were made from (see `silver_inputs`), kept in the notes
-                ) -> dict:
+# %% ../nbs/13_silver.ipynb #8bcb2bab
+def _write_silver(spark: SparkSession, target: Target,
+                  source: str,
+                  checked: DataFrame,  # `apply_rules` output for one batch
+                  spec: TableSpec,  # the silver table
+                  batch: str,
+                  inputs: dict | None = None,  # what the rows were made from (see `_silver_inputs`), kept in the notes
+                 ) -> dict:
     "Merge the passing rows into silver, replace the batch's quarantine, reconcile; returns the counts."
     ensure_schema(spark, target)
     note = {"stage": "silver", "source": f"bronze_{source}", "batch": batch, "inputs": inputs,
@@ -192,33 +200,35 @@ def write_silver(spark: SparkSession, target: Target,
     with computed_once(checked) as checked:
         good = passing(checked).drop("_raw", "_failed_rules", "_reason")
         merged = merge_rows(good, table_name(target, spec.table).on(target), spec, note=note, within=within)
-        replace_rows(quarantine_rows(checked, source), table_name(target, "quarantine").on(target), QUARANTINE_SPEC,
+        replace_rows(_quarantine_rows(checked, source), table_name(target, "quarantine").on(target), QUARANTINE_SPEC,
                      f"source_table = 'bronze_{source}' AND batch = '{batch}'", note=note)
     return {"source": source, "batch": batch, **reconcile(spark, target, source, batch), **merged, "written": True}
 
+# %% ../nbs/13_silver.ipynb #423c262a
 def refine_dimension(spark: SparkSession, target: Target,
                      source: str,  # one of `dbxml.sources.DIMENSIONS`
                      batch: str | None = None,  # default: the latest bronze batch
                     ) -> dict:
     "Type, check and merge one batch of a dimension into `silver_<source>`, unless done; returns the reconciled counts."
-    batch = batch or latest_batch(spark, target, source)
+    batch = batch or _latest_batch(spark, target, source)
     if spark.catalog.tableExists(table_name(target, f"silver_{source}").on(target)):
         try:  # a file's batch is its checksum: a batch that reconciles was refined, and cannot have changed
             return {"source": source, "batch": batch, **reconcile(spark, target, source, batch),
                     "inserted": 0, "updated": 0, "written": False}
         except DbxmlError:
             pass  # not (fully) refined yet: refine it
-    checked = apply_rules(typed_record(bronze_batch(spark, target, source, batch), source), source)
-    return write_silver(spark, target, source, checked, dimension_spec(source), batch)
+    checked = apply_rules(typed_record(_bronze_batch(spark, target, source, batch), source), source)
+    return _write_silver(spark, target, source, checked, dimension_spec(source), batch)
 
+# %% ../nbs/13_silver.ipynb #0bd377c3
 def refine_dimensions(spark: SparkSession, target: Target) -> list[dict]:
     "Refine the latest batch of every dimension."
     return [refine_dimension(spark, target, source) for source in DIMENSIONS]
 
 # %% ../nbs/13_silver.ipynb #bd2db25a
-def conform_flights(spark: SparkSession, target: Target,
-                    flights: DataFrame,  # typed flights (`typed_record(..., "flights")`)
-                   ) -> DataFrame:
+def _conform_flights(spark: SparkSession, target: Target,
+                     flights: DataFrame,  # typed flights (`typed_record(..., "flights")`)
+                    ) -> DataFrame:
     "`flights` joined with airlines, airports, planes and weather from silver, with ids, instants and flags."
     def silver(source, **renames):
         frame = spark.table(table_name(target, f"silver_{source}").on(target))
@@ -233,27 +243,28 @@ def conform_flights(spark: SparkSession, target: Target,
                      .join(airport("origin"), "origin", "left").join(airport("dest"), "dest", "left")
                      .join(planes, "tailnum", "left").join(weather, ["origin", "time_hour"], "left"))
     flight_date = F.try_to_date(F.format_string("%04d-%02d-%02d", "year", "month", "day"))
-    departure = local_instant(F.col("flight_date"), F.col("sched_dep_time"), F.col("origin_tzone"))
-    same_day_arrival = local_instant(F.col("flight_date"), F.col("sched_arr_time"), F.col("dest_tzone"))
-    next_day_arrival = local_instant(F.date_add("flight_date", 1), F.col("sched_arr_time"), F.col("dest_tzone"))
+    departure = _local_instant(F.col("flight_date"), F.col("sched_dep_time"), F.col("origin_tzone"))
+    same_day_arrival = _local_instant(F.col("flight_date"), F.col("sched_arr_time"), F.col("dest_tzone"))
+    next_day_arrival = _local_instant(F.date_add("flight_date", 1), F.col("sched_arr_time"), F.col("dest_tzone"))
     return (joined
             .withColumn("flight_date", flight_date)
             .withColumn("flight_id", F.format_string("%s/%s%d/%s", F.col("flight_date").cast("string"), "carrier", "flight", "origin"))
             .withColumn("scheduled_departure", departure)
-            .withColumn("actual_departure", add_minutes(F.col("scheduled_departure"), F.col("dep_delay")))
+            .withColumn("actual_departure", _add_minutes(F.col("scheduled_departure"), F.col("dep_delay")))
             .withColumn("scheduled_arrival", F.when(same_day_arrival < F.col("scheduled_departure"), next_day_arrival)
                                                .otherwise(same_day_arrival))
-            .withColumn("actual_arrival", add_minutes(F.col("scheduled_arrival"), F.col("arr_delay")))
+            .withColumn("actual_arrival", _add_minutes(F.col("scheduled_arrival"), F.col("arr_delay")))
             .withColumn("cancelled", F.col("dep_time").isNull()))
 
 # %% ../nbs/13_silver.ipynb #e807c9bd
-def silver_inputs(spark: SparkSession, target: Target, month: str) -> dict:
+def _silver_inputs(spark: SparkSession, target: Target, month: str) -> dict:
     "What a month of silver flights is made from: its bronze batch, the silver dimensions, the rules and the code."
     dimensions = {source: table_version(spark, table_name(target, f"silver_{source}").on(target))
                   for source in DIMENSIONS}
     return {"bronze_batch": month, "dimensions": dimensions, "rules": rules_digest("flights"), "dbxml": __version__}
 
-def refined_before(spark: SparkSession, target: Target, month: str, inputs: dict) -> bool:
+# %% ../nbs/13_silver.ipynb #de78d4f0
+def _refined_before(spark: SparkSession, target: Target, month: str, inputs: dict) -> bool:
     "Whether silver and the quarantine hold `month` as made from exactly `inputs` (and it reconciles)."
     for table in (FLIGHTS_SPEC.table, QUARANTINE_SPEC.table):
         note = latest_note(spark, table_name(target, table).on(target), stage="silver", batch=month)
@@ -265,14 +276,15 @@ def refined_before(spark: SparkSession, target: Target, month: str, inputs: dict
         return False
     return True
 
+# %% ../nbs/13_silver.ipynb #0ebf65a9
 def refine_month(spark: SparkSession, target: Target,
                  month: str,  # `YYYY-MM`: the bronze batch of flights
                 ) -> dict:
     "Type, conform, check and merge one month of flights into `silver_flights`, unless done from the same inputs."
-    inputs = silver_inputs(spark, target, month)
-    if refined_before(spark, target, month, inputs):
+    inputs = _silver_inputs(spark, target, month)
+    if _refined_before(spark, target, month, inputs):
         return {"source": "flights", "batch": month, **reconcile(spark, target, "flights", month),
                 "inserted": 0, "updated": 0, "written": False}
-    flights = typed_record(bronze_batch(spark, target, "flights", month), "flights")
-    checked = apply_rules(conform_flights(spark, target, flights), "flights")
-    return write_silver(spark, target, "flights", checked, FLIGHTS_SPEC, month, inputs)
+    flights = typed_record(_bronze_batch(spark, target, "flights", month), "flights")
+    checked = apply_rules(_conform_flights(spark, target, flights), "flights")
+    return _write_silver(spark, target, "flights", checked, FLIGHTS_SPEC, month, inputs)

@@ -36,14 +36,14 @@ from .tracking import ensure_experiment
 # %% auto #0
 __all__ = ['MODEL_FEATURES', 'CATEGORICAL', 'NUMERIC', 'DEFAULT_PARAMS', 'TRUSTED_TYPES', 'MODEL_REQUIREMENTS', 'EXPERIMENT',
            'input_columns', 'model_input', 'training_months', 'NoLabelledRows', 'LabelledRows', 'labelled_rows',
-           'build_model', 'calibration_error', 'evaluate', 'roc_figure', 'calibration_figure', 'importance_figure',
-           'feature_importances', 'pinned_requirements', 'source_commit', 'TrainedModel', 'log_rows', 'train_model']
+           'build_model', 'calibration_error', 'evaluate', 'source_commit', 'TrainedModel', 'train_model']
 
 # %% ../nbs/20_train.ipynb #7a7626b3
 MODEL_FEATURES = [name for name in FEATURES if name != "day_of_year"]
 CATEGORICAL = [name for name in MODEL_FEATURES if FEATURES[name][0] == "STRING"]
 NUMERIC = [name for name in MODEL_FEATURES if name not in CATEGORICAL]
 
+# %% ../nbs/20_train.ipynb #33f3d5bb
 def input_columns() -> list:
     "The model's input columns, in order, typed as the model's signature expects."
     return [F.col(name).cast("string" if name in CATEGORICAL else "double").alias(name) for name in MODEL_FEATURES]
@@ -67,6 +67,7 @@ def training_months(month: str,  # the held-out month, `YYYY-MM`
 class NoLabelledRows(DbxmlError):
     "The feature table has no labelled rows for the months asked."
 
+# %% ../nbs/20_train.ipynb #d90b6fa4
 @dataclass
 class LabelledRows:
     "Labelled rows of the feature table for some months, as of one table version."
@@ -80,6 +81,7 @@ class LabelledRows:
         rows = self.frame.orderBy("flight_id").toPandas()
         return rows[MODEL_FEATURES], rows[LABEL].astype("int64")
 
+# %% ../nbs/20_train.ipynb #22abe6d5
 def labelled_rows(spark: SparkSession, target: Target,
                   months: list[str],  # the months to read
                   version: int | None = None,  # the table version (default: the latest)
@@ -99,10 +101,11 @@ def labelled_rows(spark: SparkSession, target: Target,
     frame = rows.select("flight_id", "month", *input_columns(), LABEL)
     return LabelledRows(name, version, present, frame)
 
-# %% ../nbs/20_train.ipynb #d90b6fa4
+# %% ../nbs/20_train.ipynb #f7986503
 DEFAULT_PARAMS = {  # HistGradientBoostingClassifier's settings for the delay model
     "learning_rate": 0.1, "max_iter": 200, "max_leaf_nodes": 31, "min_samples_leaf": 50, "l2_regularization": 1.0}
 
+# %% ../nbs/20_train.ipynb #ee7f16e2
 def build_model(params: dict | None = None,  # overrides of `DEFAULT_PARAMS`
                 seed: int = 0,  # fixes the early-stopping split, so a retrain is reproducible
                ) -> Pipeline:
@@ -130,6 +133,7 @@ def calibration_error(labels: np.ndarray,  # 0/1 outcomes
         error += inside.mean() * abs(labels[inside].mean() - probabilities[inside].mean())
     return float(error)
 
+# %% ../nbs/20_train.ipynb #6d6d98cf
 def evaluate(labels: np.ndarray,  # 0/1 outcomes
              probabilities: np.ndarray,  # predicted probabilities of 1
             ) -> dict:
@@ -147,7 +151,7 @@ def evaluate(labels: np.ndarray,  # 0/1 outcomes
             "mean_prediction": float(probabilities.mean())}
 
 # %% ../nbs/20_train.ipynb #20937682
-def roc_figure(labels: np.ndarray, probabilities: np.ndarray) -> Figure:
+def _roc_figure(labels: np.ndarray, probabilities: np.ndarray) -> Figure:
     "The ROC curve, with its area, against the diagonal of a guess."
     false_positive, true_positive, _ = roc_curve(labels, probabilities)
     figure = Figure(figsize=(4.5, 4))
@@ -158,7 +162,8 @@ def roc_figure(labels: np.ndarray, probabilities: np.ndarray) -> Figure:
     axes.legend(loc="lower right")
     return figure
 
-def calibration_figure(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10) -> Figure:
+# %% ../nbs/20_train.ipynb #7e600b1f
+def _calibration_figure(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10) -> Figure:
     "Observed delay rate against mean predicted probability, per probability bin."
     observed, predicted = calibration_curve(labels, probabilities, n_bins=bins)
     figure = Figure(figsize=(4.5, 4))
@@ -169,8 +174,9 @@ def calibration_figure(labels: np.ndarray, probabilities: np.ndarray, bins: int 
     axes.legend(loc="upper left")
     return figure
 
-def importance_figure(importances: pd.Series,  # feature -> drop in ROC AUC when shuffled
-                     ) -> Figure:
+# %% ../nbs/20_train.ipynb #836e062f
+def _importance_figure(importances: pd.Series,  # feature -> drop in ROC AUC when shuffled
+                      ) -> Figure:
     "Permutation importances as horizontal bars, the largest on top."
     ordered = importances.sort_values()
     figure = Figure(figsize=(5, 4.5))
@@ -180,10 +186,11 @@ def importance_figure(importances: pd.Series,  # feature -> drop in ROC AUC when
     figure.tight_layout()
     return figure
 
-def feature_importances(model: Pipeline, features: pd.DataFrame, labels: pd.Series,
-                        rows: int = 5000,  # a sample of the held-out rows keeps this to seconds
-                        seed: int = 0,
-                       ) -> pd.Series:
+# %% ../nbs/20_train.ipynb #5e129e13
+def _feature_importances(model: Pipeline, features: pd.DataFrame, labels: pd.Series,
+                         rows: int = 5000,  # a sample of the held-out rows keeps this to seconds
+                         seed: int = 0,
+                        ) -> pd.Series:
     "How much ROC AUC drops when each feature is shuffled (permutation importance)."
     sample = features.sample(min(rows, len(features)), random_state=seed)
     result = permutation_importance(model, sample, labels.loc[sample.index], scoring="roc_auc", n_repeats=3,
@@ -197,10 +204,12 @@ TRUSTED_TYPES = [  # types in a saved delay model that skops does not trust by d
 MODEL_REQUIREMENTS = ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")
 EXPERIMENT = "/Shared/dbxml/flight_delay"
 
-def pinned_requirements() -> list[str]:
+# %% ../nbs/20_train.ipynb #d68a4465
+def _pinned_requirements() -> list[str]:
     "The scoring environment: the installed versions of what the model needs."
     return [f"{package}=={installed_version(package)}" for package in MODEL_REQUIREMENTS]
 
+# %% ../nbs/20_train.ipynb #63005995
 def source_commit() -> str:
     "The git commit of the code that is running, or `unknown` outside a git checkout."
     try:
@@ -210,7 +219,7 @@ def source_commit() -> str:
         return "unknown"
     return done.stdout.strip() if done.returncode == 0 else "unknown"
 
-# %% ../nbs/20_train.ipynb #ac0743cb
+# %% ../nbs/20_train.ipynb #f2bf59cf
 @dataclass
 class TrainedModel:
     "What a training run produced."
@@ -221,7 +230,8 @@ class TrainedModel:
     validation: LabelledRows
     figures: dict[str, Figure] = field(default_factory=dict)
 
-def log_rows(rows: LabelledRows, context: str) -> None:
+# %% ../nbs/20_train.ipynb #ba47b1c4
+def _log_rows(rows: LabelledRows, context: str) -> None:
     "Record `rows` as an input of the active run: the Delta table, its version and the months."
     name = f"{rows.table.split('.')[-1]} {rows.months[0]}..{rows.months[-1]}"
     with warnings.catch_warnings():
@@ -232,6 +242,7 @@ def log_rows(rows: LabelledRows, context: str) -> None:
                                          targets=LABEL)
         mlflow.log_input(dataset, context=context)
 
+# %% ../nbs/20_train.ipynb #ac0743cb
 def train_model(spark: SparkSession, target: Target,
                 month: str,  # the held-out month; training reads the months before it
                 window: int = 3,  # training months
@@ -250,8 +261,8 @@ def train_model(spark: SparkSession, target: Target,
     model = build_model(settings, seed).fit(features, labels)
     probabilities = model.predict_proba(held_out)[:, 1]
     metrics = evaluate(outcomes.to_numpy(), probabilities)
-    figures = {"roc": roc_figure(outcomes, probabilities), "calibration": calibration_figure(outcomes, probabilities),
-               "importance": importance_figure(feature_importances(model, held_out, outcomes, seed=seed))}
+    figures = {"roc": _roc_figure(outcomes, probabilities), "calibration": _calibration_figure(outcomes, probabilities),
+               "importance": _importance_figure(_feature_importances(model, held_out, outcomes, seed=seed))}
     experiment_id = ensure_experiment(target, EXPERIMENT)
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"train {month}") as run:
         mlflow.log_params({**settings, "window": window, "held_out_month": month, "seed": seed,
@@ -261,10 +272,10 @@ def train_model(spark: SparkSession, target: Target,
         mlflow.set_tags({"dbxml.git_commit": source_commit(), "dbxml.stage": "train"})
         for name, figure in figures.items():
             mlflow.log_figure(figure, f"figures/{name}.png")
-        log_rows(training, "training")
-        log_rows(validation, "validation")
+        _log_rows(training, "training")
+        _log_rows(validation, "validation")
         logged = mlflow.sklearn.log_model(
             model, name="model", serialization_format="skops", skops_trusted_types=TRUSTED_TYPES,
             signature=infer_signature(held_out.head(100), probabilities[:100]), input_example=held_out.head(5),
-            pyfunc_predict_fn="predict_proba", pip_requirements=pinned_requirements())
+            pyfunc_predict_fn="predict_proba", pip_requirements=_pinned_requirements())
     return TrainedModel(run.info.run_id, logged.model_uri, metrics, training, validation, figures)

@@ -56,6 +56,7 @@ from pathlib import Path
 
 import skops.io
 from fastcore.test import test_close, test_eq, test_fail
+from nbdev.showdoc import show_doc
 
 from dbxml.config import scratch_target, with_overrides
 from dbxml.lakehouse import run_lakehouse
@@ -67,9 +68,6 @@ from dbxml.spark import get_spark
 #
 # Every feature of the gold table but `day_of_year`: a model trained on three months has
 # never seen the days of the month it scores, so that feature could only mislead it.
-# Categories stay strings; every number becomes a double, because MLflow's signature
-# check refuses an integer column where it recorded a float, and the plane's age and
-# seats are missing for some flights (a missing integer can only be a float in pandas).
 
 # %%
 #| export
@@ -77,6 +75,19 @@ MODEL_FEATURES = [name for name in FEATURES if name != "day_of_year"]
 CATEGORICAL = [name for name in MODEL_FEATURES if FEATURES[name][0] == "STRING"]
 NUMERIC = [name for name in MODEL_FEATURES if name not in CATEGORICAL]
 
+# %%
+test_eq(CATEGORICAL, ["carrier", "origin", "dest"])
+assert "day_of_year" not in MODEL_FEATURES and len(MODEL_FEATURES) == len(FEATURES) - 1
+
+
+# %% [markdown]
+# Categories stay strings; every number becomes a double, because MLflow's signature
+# check refuses an integer column where it recorded a float, and the plane's age and
+# seats are missing for some flights (a missing integer can only be a float in pandas).
+# Training, scoring and monitoring all select these columns, so they agree on the types.
+
+# %%
+#| export
 def input_columns() -> list:
     "The model's input columns, in order, typed as the model's signature expects."
     return [F.col(name).cast("string" if name in CATEGORICAL else "double").alias(name) for name in MODEL_FEATURES]
@@ -85,11 +96,6 @@ def model_input(frame: DataFrame,  # rows with at least the model's features
                ) -> DataFrame:
     "Just the model's input columns of `frame`."
     return frame.select(*input_columns())
-
-
-# %%
-test_eq(CATEGORICAL, ["carrier", "origin", "dest"])
-assert "day_of_year" not in MODEL_FEATURES and len(MODEL_FEATURES) == len(FEATURES) - 1
 
 
 # %% [markdown]
@@ -123,12 +129,22 @@ test_fail(lambda: training_months("2013-04", window=0), contains="window must be
 # Training and validation rows are read at one Delta version of the feature table, and
 # that version is what MLflow records: reading `VERSION AS OF` it later gives the same
 # rows, whatever was written since. Cancelled flights have no label and are left out.
+#
+# Months with no labelled rows at all raise their own error, so the monthly job can tell
+# "nothing to learn from yet" apart from a real failure (see [the tasks](24_tasks.ipynb)).
 
 # %%
 #| export
 class NoLabelledRows(DbxmlError):
     "The feature table has no labelled rows for the months asked."
 
+
+# %% [markdown]
+# The rows stay a Spark frame until the trainer needs them on the driver; they carry the
+# table and version they were read at, which is what MLflow and the registry record.
+
+# %%
+#| export
 @dataclass
 class LabelledRows:
     "Labelled rows of the feature table for some months, as of one table version."
@@ -142,6 +158,17 @@ class LabelledRows:
         rows = self.frame.orderBy("flight_id").toPandas()
         return rows[MODEL_FEATURES], rows[LABEL].astype("int64")
 
+
+# %%
+show_doc(LabelledRows.to_pandas)
+
+
+# %% [markdown]
+# Without a version, `labelled_rows` reads the latest one; the validation rows are then
+# read at the training rows' version, so both sides of a run see the same table.
+
+# %%
+#| export
 def labelled_rows(spark: SparkSession, target: Target,
                   months: list[str],  # the months to read
                   version: int | None = None,  # the table version (default: the latest)
@@ -169,12 +196,18 @@ def labelled_rows(spark: SparkSession, target: Target,
 # carrier never seen in training becomes missing), then gradient-boosted trees that
 # treat those columns as categories and handle missing values natively. The pipeline is
 # one object, so what is logged is what scores.
+#
+# The trees' settings are one dictionary, so a run logs them as parameters and a
+# retrain can override a few by name:
 
 # %%
 #| export
 DEFAULT_PARAMS = {  # HistGradientBoostingClassifier's settings for the delay model
     "learning_rate": 0.1, "max_iter": 200, "max_leaf_nodes": 31, "min_samples_leaf": 50, "l2_regularization": 1.0}
 
+
+# %%
+#| export
 def build_model(params: dict | None = None,  # overrides of `DEFAULT_PARAMS`
                 seed: int = 0,  # fixes the early-stopping split, so a retrain is reproducible
                ) -> Pipeline:
@@ -187,6 +220,15 @@ def build_model(params: dict | None = None,  # overrides of `DEFAULT_PARAMS`
         **{**DEFAULT_PARAMS, **(params or {})}, categorical_features=list(range(len(CATEGORICAL))),
         random_state=seed)
     return Pipeline([("encode", encode), ("classify", classify)])
+
+
+# %% [markdown]
+# An override replaces one setting and keeps the others:
+
+# %%
+untrained = build_model({"max_iter": 50}, seed=1).named_steps["classify"]
+test_eq((untrained.max_iter, untrained.learning_rate, untrained.random_state), (50, 0.1, 1))
+test_eq(untrained.categorical_features, [0, 1, 2])
 
 
 # %% [markdown]
@@ -212,6 +254,22 @@ def calibration_error(labels: np.ndarray,  # 0/1 outcomes
         error += inside.mean() * abs(labels[inside].mean() - probabilities[inside].mean())
     return float(error)
 
+
+# %% [markdown]
+# A late flight predicted at 0.2 is 0.8 off in its bin, a punctual one predicted at 0 is
+# exact in its own, and each bin holds half the rows:
+
+# %%
+test_close(calibration_error(np.array([0, 1]), np.array([0.0, 0.2])), 0.4)
+
+
+# %% [markdown]
+# `evaluate` returns them with the Brier score and the row count, the observed delay
+# rate and the mean prediction, which put the other numbers in context. A month with
+# one class only cannot be ranked, so it is refused rather than scored.
+
+# %%
+#| export
 def evaluate(labels: np.ndarray,  # 0/1 outcomes
              probabilities: np.ndarray,  # predicted probabilities of 1
             ) -> dict:
@@ -239,7 +297,6 @@ guess = evaluate(outcomes, np.full(100, 0.25))
 test_eq((guess["roc_auc"], guess["positive_rate"]), (0.5, 0.25))
 test_close(guess["calibration_error"], 0.0)
 assert evaluate(outcomes, 1 - outcomes * 0.98 - 0.01)["log_loss"] > 4 > guess["log_loss"]
-test_close(calibration_error(np.array([0, 1]), np.array([0.0, 0.2])), 0.4)
 test_fail(lambda: evaluate(np.zeros(10), np.full(10, 0.1)), contains="one class only")
 
 
@@ -249,7 +306,7 @@ test_fail(lambda: evaluate(np.zeros(10), np.full(10, 0.1)), contains="one class 
 
 # %%
 #| export
-def roc_figure(labels: np.ndarray, probabilities: np.ndarray) -> Figure:
+def _roc_figure(labels: np.ndarray, probabilities: np.ndarray) -> Figure:
     "The ROC curve, with its area, against the diagonal of a guess."
     false_positive, true_positive, _ = roc_curve(labels, probabilities)
     figure = Figure(figsize=(4.5, 4))
@@ -260,7 +317,22 @@ def roc_figure(labels: np.ndarray, probabilities: np.ndarray) -> Figure:
     axes.legend(loc="lower right")
     return figure
 
-def calibration_figure(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10) -> Figure:
+
+# %% [markdown]
+# The constant guess above lies on the diagonal, and its legend says so:
+
+# %%
+test_eq([line.get_label() for line in _roc_figure(outcomes, np.full(100, 0.25)).axes[0].lines],
+        ["model (AUC 0.500)", "guess"])
+
+
+# %% [markdown]
+# The calibration figure shows where in the probability range the calibration error
+# comes from:
+
+# %%
+#| export
+def _calibration_figure(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10) -> Figure:
     "Observed delay rate against mean predicted probability, per probability bin."
     observed, predicted = calibration_curve(labels, probabilities, n_bins=bins)
     figure = Figure(figsize=(4.5, 4))
@@ -271,8 +343,22 @@ def calibration_figure(labels: np.ndarray, probabilities: np.ndarray, bins: int 
     axes.legend(loc="upper left")
     return figure
 
-def importance_figure(importances: pd.Series,  # feature -> drop in ROC AUC when shuffled
-                     ) -> Figure:
+
+# %% [markdown]
+# The calibrated guess is one point, on the diagonal:
+
+# %%
+test_eq(_calibration_figure(outcomes, np.full(100, 0.25)).axes[0].lines[0].get_xydata().tolist(), [[0.25, 0.25]])
+
+
+# %% [markdown]
+# The importance figure ranks the features by how much ROC AUC drops on the held-out
+# month when one of them is shuffled:
+
+# %%
+#| export
+def _importance_figure(importances: pd.Series,  # feature -> drop in ROC AUC when shuffled
+                      ) -> Figure:
     "Permutation importances as horizontal bars, the largest on top."
     ordered = importances.sort_values()
     figure = Figure(figsize=(5, 4.5))
@@ -282,10 +368,22 @@ def importance_figure(importances: pd.Series,  # feature -> drop in ROC AUC when
     figure.tight_layout()
     return figure
 
-def feature_importances(model: Pipeline, features: pd.DataFrame, labels: pd.Series,
-                        rows: int = 5000,  # a sample of the held-out rows keeps this to seconds
-                        seed: int = 0,
-                       ) -> pd.Series:
+
+# %%
+bars = _importance_figure(pd.Series({"carrier": 0.05, "distance": 0.01, "hour": 0.02})).axes[0].patches
+test_eq([bar.get_width() for bar in bars], [0.01, 0.02, 0.05])  # drawn bottom up: the largest on top
+
+
+# %% [markdown]
+# Shuffling (permutation importance) needs only the fitted pipeline, so it speaks in the
+# model's input columns rather than in encoded ones; a sample of the rows keeps it short.
+
+# %%
+#| export
+def _feature_importances(model: Pipeline, features: pd.DataFrame, labels: pd.Series,
+                         rows: int = 5000,  # a sample of the held-out rows keeps this to seconds
+                         seed: int = 0,
+                        ) -> pd.Series:
     "How much ROC AUC drops when each feature is shuffled (permutation importance)."
     sample = features.sample(min(rows, len(features)), random_state=seed)
     result = permutation_importance(model, sample, labels.loc[sample.index], scoring="roc_auc", n_repeats=3,
@@ -311,10 +409,25 @@ TRUSTED_TYPES = [  # types in a saved delay model that skops does not trust by d
 MODEL_REQUIREMENTS = ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")
 EXPERIMENT = "/Shared/dbxml/flight_delay"
 
-def pinned_requirements() -> list[str]:
+
+# %%
+#| export
+def _pinned_requirements() -> list[str]:
     "The scoring environment: the installed versions of what the model needs."
     return [f"{package}=={installed_version(package)}" for package in MODEL_REQUIREMENTS]
 
+
+# %%
+assert all(line.startswith(("mlflow==3.17", "scikit-learn==")) or "==" in line for line in _pinned_requirements())
+test_eq([line.split("==")[0] for line in _pinned_requirements()], list(MODEL_REQUIREMENTS))
+
+
+# %% [markdown]
+# Each run is tagged with the commit of the code that trained it, so a model version
+# leads back to its source.
+
+# %%
+#| export
 def source_commit() -> str:
     "The git commit of the code that is running, or `unknown` outside a git checkout."
     try:
@@ -326,7 +439,6 @@ def source_commit() -> str:
 
 
 # %%
-assert all(line.startswith(("mlflow==3.17", "scikit-learn==")) or "==" in line for line in pinned_requirements())
 assert len(source_commit()) in (40, len("unknown"))
 
 
@@ -334,8 +446,8 @@ assert len(source_commit()) in (40, len("unknown"))
 # ## Training
 #
 # `train_model` does the whole stage: read the rows at one version, fit, evaluate on the
-# held-out month, and log. `shuffle_labels` trains on labels shuffled across rows, which
-# destroys every real signal: it exists to prove that validation stops a bad model.
+# held-out month, and log. It hands back what the registry needs to tag a model version
+# with its lineage: the run, the logged model, its metrics and the rows on both sides.
 
 # %%
 #| export
@@ -349,7 +461,14 @@ class TrainedModel:
     validation: LabelledRows
     figures: dict[str, Figure] = field(default_factory=dict)
 
-def log_rows(rows: LabelledRows, context: str) -> None:
+
+# %% [markdown]
+# Both sets of rows are inputs of the run, named after their table and months, so the
+# run links the model to the Delta version it learnt from and was judged on.
+
+# %%
+#| export
+def _log_rows(rows: LabelledRows, context: str) -> None:
     "Record `rows` as an input of the active run: the Delta table, its version and the months."
     name = f"{rows.table.split('.')[-1]} {rows.months[0]}..{rows.months[-1]}"
     with warnings.catch_warnings():
@@ -360,6 +479,13 @@ def log_rows(rows: LabelledRows, context: str) -> None:
                                          targets=LABEL)
         mlflow.log_input(dataset, context=context)
 
+
+# %% [markdown]
+# `shuffle_labels` trains on labels shuffled across rows, which destroys every real
+# signal: it exists to prove that validation stops a bad model.
+
+# %%
+#| export
 def train_model(spark: SparkSession, target: Target,
                 month: str,  # the held-out month; training reads the months before it
                 window: int = 3,  # training months
@@ -378,8 +504,8 @@ def train_model(spark: SparkSession, target: Target,
     model = build_model(settings, seed).fit(features, labels)
     probabilities = model.predict_proba(held_out)[:, 1]
     metrics = evaluate(outcomes.to_numpy(), probabilities)
-    figures = {"roc": roc_figure(outcomes, probabilities), "calibration": calibration_figure(outcomes, probabilities),
-               "importance": importance_figure(feature_importances(model, held_out, outcomes, seed=seed))}
+    figures = {"roc": _roc_figure(outcomes, probabilities), "calibration": _calibration_figure(outcomes, probabilities),
+               "importance": _importance_figure(_feature_importances(model, held_out, outcomes, seed=seed))}
     experiment_id = ensure_experiment(target, EXPERIMENT)
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"train {month}") as run:
         mlflow.log_params({**settings, "window": window, "held_out_month": month, "seed": seed,
@@ -389,12 +515,12 @@ def train_model(spark: SparkSession, target: Target,
         mlflow.set_tags({"dbxml.git_commit": source_commit(), "dbxml.stage": "train"})
         for name, figure in figures.items():
             mlflow.log_figure(figure, f"figures/{name}.png")
-        log_rows(training, "training")
-        log_rows(validation, "validation")
+        _log_rows(training, "training")
+        _log_rows(validation, "validation")
         logged = mlflow.sklearn.log_model(
             model, name="model", serialization_format="skops", skops_trusted_types=TRUSTED_TYPES,
             signature=infer_signature(held_out.head(100), probabilities[:100]), input_example=held_out.head(5),
-            pyfunc_predict_fn="predict_proba", pip_requirements=pinned_requirements())
+            pyfunc_predict_fn="predict_proba", pip_requirements=_pinned_requirements())
     return TrainedModel(run.info.run_id, logged.model_uri, metrics, training, validation, figures)
 
 

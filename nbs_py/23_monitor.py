@@ -50,6 +50,7 @@ from dbxml.train import MODEL_FEATURES, evaluate, input_columns
 # %%
 #| hide
 from fastcore.test import test_close, test_eq, test_fail
+from nbdev.showdoc import show_doc
 
 from dbxml.config import load_target, scratch_target, with_overrides
 from dbxml.lakehouse import run_lakehouse
@@ -65,13 +66,21 @@ from dbxml.train import train_model
 #
 # A `Bins` fixes how one column is cut. Bin `-1` holds missing values and, for
 # categories, bin `-2` holds values the baseline never had (a new airport, say), so a
-# month's counts always fit the baseline's bins.
+# month's counts always fit the baseline's bins. The predictions are monitored like one
+# more feature.
 
 # %%
 #| export
 MISSING, UNSEEN = -1, -2
 PREDICTION = "delay_probability"  # the prediction column, monitored like a feature
 
+
+# %% [markdown]
+# A numeric column is cut at edges, a categorical one by its values. Either way the
+# bins are plain labels, so a month is counted with one Spark expression per column.
+
+# %%
+#| export
 @dataclass(frozen=True)
 class Bins:
     "How one column is cut into bins."
@@ -95,10 +104,32 @@ class Bins:
         above = reduce(lambda total, edge: total + F.when(value > edge, 1).otherwise(0), self.edges, F.lit(0))
         return F.when(value.isNull() | F.isnan(value), MISSING).otherwise(above)
 
-def fit_bins(frame: DataFrame,  # the baseline rows
-             columns: list[str],  # numeric or string columns of `frame`
-             quantiles: int = 10,  # numeric bins: cut at these quantiles of the baseline
-            ) -> list[Bins]:
+
+# %%
+show_doc(Bins.labels)
+
+# %%
+show_doc(Bins.index)
+
+# %% [markdown]
+# Two edges make three numeric bins; two categories make two bins and the one for
+# values never seen:
+
+# %%
+test_eq(Bins("temp", edges=(30.0, 50.0)).labels, [MISSING, 0, 1, 2])
+test_eq(Bins("carrier", categories=("AA", "UA")).labels, [UNSEEN, MISSING, 0, 1])
+
+
+# %% [markdown]
+# The baseline decides the cuts: its distinct deciles for a number (a feature with few
+# values gets fewer bins), every value it has for a string. One Spark job finds them all.
+
+# %%
+#| export
+def _fit_bins(frame: DataFrame,  # the baseline rows
+              columns: list[str],  # numeric or string columns of `frame`
+              quantiles: int = 10,  # numeric bins: cut at these quantiles of the baseline
+             ) -> list[Bins]:
     "Bins for `columns` fixed on `frame`: distinct deciles for numbers, the values seen for strings."
     kinds = dict(frame.dtypes)
     numeric = [column for column in columns if kinds[column] != "string"]
@@ -109,7 +140,13 @@ def fit_bins(frame: DataFrame,  # the baseline rows
     return [Bins(column, edges=tuple(sorted(set(row[column] or [])))) if column in numeric
             else Bins(column, categories=tuple(row[column])) for column in columns]
 
-def histograms(frame: DataFrame, bins: list[Bins]) -> dict[str, np.ndarray]:
+
+# %% [markdown]
+# Counting is one more Spark job, for every column at once; only the counts come back.
+
+# %%
+#| export
+def _histograms(frame: DataFrame, bins: list[Bins]) -> dict[str, np.ndarray]:
     "The rows of `frame` in each bin of each column, in one Spark job: column -> counts in `Bins.labels` order."
     cells = F.explode(F.array(*[F.struct(F.lit(item.column).alias("column"), item.index().alias("bin"))
                                  for item in bins]))
@@ -136,6 +173,13 @@ def population_stability(expected: np.ndarray,  # baseline counts per bin
     actual = np.maximum(actual / actual.sum(), floor)
     return float(np.sum((actual - expected) * np.log(actual / expected)))
 
+
+# %% [markdown]
+# The Jensen-Shannon distance needs no floor: an empty bin keeps it finite, and it
+# stays between 0 and 1.
+
+# %%
+#| export
 def js_distance(expected: np.ndarray, actual: np.ndarray) -> float:
     "The Jensen-Shannon distance between the two distributions, base 2 (0 = same, 1 = disjoint)."
     return float(jensenshannon(expected / expected.sum(), actual / actual.sum(), base=2))
@@ -191,8 +235,37 @@ class DriftPolicy:
                            f"{held_out_roc_auc:.4f}")
         return reasons
 
+
+# %%
+show_doc(DriftPolicy.reasons)
+
+# %% [markdown]
+# The monitor stage judges every month by the defaults:
+
+# %%
+#| export
 DRIFT_POLICY = DriftPolicy()
 
+# %% [markdown]
+# Two features shifting is what seasons do, a third raises the signal; drifted
+# predictions and a fall in ROC AUC are one reason each; a month without labels yet is
+# judged on drift alone:
+
+# %%
+quiet = {"temp": 0.6, "humid": 0.3, "wind_speed": 0.05, PREDICTION: 0.05}
+test_eq(DRIFT_POLICY.reasons(quiet, 0.70, 0.71), [])
+stormy = {**quiet, "visib": 0.4}
+assert "3 features shifted" in DRIFT_POLICY.reasons(stormy, 0.70, 0.71)[0]
+test_eq(len(DRIFT_POLICY.reasons({**quiet, PREDICTION: 0.3}, 0.60, 0.71)), 2)
+test_eq(DRIFT_POLICY.reasons(quiet, None, 0.71), [])
+
+
+# %% [markdown]
+# The docs and the guides show the rule from the policy itself, so they cannot
+# disagree with the code:
+
+# %%
+#| export
 def drift_policy_markdown(policy: DriftPolicy = DRIFT_POLICY) -> str:
     "The retrain rule as a Markdown table, for the docs."
     rows = [("features", f"at least {policy.drifted_features} features with PSI ≥ {policy.feature_psi}"),
@@ -202,18 +275,14 @@ def drift_policy_markdown(policy: DriftPolicy = DRIFT_POLICY) -> str:
 
 
 # %%
+test_eq(drift_policy_markdown(DriftPolicy(drifted_features=2)).splitlines()[2],
+        "| features | at least 2 features with PSI ≥ 0.25 |")
+
+# %%
 #| exec_doc
 from IPython.display import Markdown  # noqa: E402
 
 Markdown(drift_policy_markdown())
-
-# %%
-quiet = {"temp": 0.6, "humid": 0.3, "wind_speed": 0.05, PREDICTION: 0.05}
-test_eq(DRIFT_POLICY.reasons(quiet, 0.70, 0.71), [])
-stormy = {**quiet, "visib": 0.4}
-assert "3 features shifted" in DRIFT_POLICY.reasons(stormy, 0.70, 0.71)[0]
-test_eq(len(DRIFT_POLICY.reasons({**quiet, PREDICTION: 0.3}, 0.60, 0.71)), 2)
-test_eq(DRIFT_POLICY.reasons(quiet, None, 0.71), [])
 
 # %% [markdown]
 # ## The baseline
@@ -235,7 +304,14 @@ BASELINES_SPEC = TableSpec(
      Column("training_data", "STRING", "The table, version and months the baseline was read from (JSON).")),
     keys=("model_name", "model_version", "column_name"))
 
-def training_data(target: Target, version: str) -> dict:
+
+# %% [markdown]
+# What a version was trained on is in its registry tags (`dbxml.registry.register`
+# writes them); a version registered some other way cannot be monitored.
+
+# %%
+#| export
+def _training_data(target: Target, version: str) -> dict:
     "The table, version and months model `version` was trained on, from its registry tags."
     tags = registry(target).get_model_version(model_name(target), version).tags
     if "training_data" not in tags:
@@ -243,6 +319,13 @@ def training_data(target: Target, version: str) -> dict:
                          "dbxml.registry.register.")
     return json.loads(tags["training_data"])["training"]
 
+
+# %% [markdown]
+# The first month a version is monitored pays for its baseline: the training rows read
+# as they were, scored, cut and counted. Every later month reads the stored rows.
+
+# %%
+#| export
 def baseline(spark: SparkSession, target: Target,
              version: str,  # the model version
             ) -> tuple[list[Bins], dict[str, np.ndarray]]:
@@ -256,12 +339,12 @@ def baseline(spark: SparkSession, target: Target,
             bins = [Bins(row["column_name"], tuple(row["edges"] or ()), tuple(row["categories"] or ()))
                     for row in stored]
             return bins, {row["column_name"]: np.array(row["counts"]) for row in stored}
-    data = training_data(target, version)
+    data = _training_data(target, version)
     rows = (spark.sql(f"SELECT * FROM {data['table']} VERSION AS OF {data['version']}")
             .where(F.col("month").isin(data["months"]) & F.col(LABEL).isNotNull()).select(*input_columns()))
     rows = rows.withColumn(PREDICTION, delay_probability(spark, f"models:/{model}/{version}"))
-    bins = fit_bins(rows, [*MODEL_FEATURES, PREDICTION])
-    counts = histograms(rows, bins)
+    bins = _fit_bins(rows, [*MODEL_FEATURES, PREDICTION])
+    counts = _histograms(rows, bins)
     stored = spark.createDataFrame(
         [(model, version, item.column, list(item.edges), list(item.categories), counts[item.column].tolist(),
           json.dumps(data, sort_keys=True)) for item in bins],
@@ -274,6 +357,9 @@ def baseline(spark: SparkSession, target: Target,
 
 # %% [markdown]
 # ## Monitoring a month
+#
+# Every statistic of a month is one row of `monitor_flight_delay`, with the threshold
+# it is judged against, so the table alone says what raised an alert.
 
 # %%
 #| export
@@ -292,6 +378,12 @@ MONITORING_SPEC = TableSpec(
      Column("monitored_at", "TIMESTAMP", "When the month was monitored.")),
     keys=("month", "kind", "subject", "statistic"))
 
+
+# %% [markdown]
+# What a month's monitoring found is also returned, for the task that decides next:
+
+# %%
+#| export
 @dataclass
 class Monitoring:
     "What monitoring found for one month."
@@ -312,7 +404,26 @@ class Monitoring:
         "Why to retrain, or that no signal crossed its threshold."
         return "; ".join(self.reasons) or "no signal crossed its threshold"
 
-def scored_month(spark: SparkSession, target: Target, month: str) -> tuple[DataFrame, str]:
+
+# %%
+show_doc(Monitoring.retrain)
+
+# %%
+show_doc(Monitoring.reason)
+
+# %%
+calm = Monitoring("2013-03", "1", {"temp": 0.05}, {"temp": 0.02}, None, [])
+test_eq((calm.retrain, calm.reason), (False, "no signal crossed its threshold"))
+test_eq(Monitoring("2013-03", "1", {}, {}, None, ["a", "b"]).reason, "a; b")
+
+
+# %% [markdown]
+# A month is compared with the baseline of the model that scored it, so its predictions
+# must all come from one version.
+
+# %%
+#| export
+def _scored_month(spark: SparkSession, target: Target, month: str) -> tuple[DataFrame, str]:
     "The month's predictions joined with its features and labels, and the model version that scored them."
     predictions_name = table_name(target, PREDICTIONS_SPEC.table).on(target)
     if not spark.catalog.tableExists(predictions_name):
@@ -327,14 +438,22 @@ def scored_month(spark: SparkSession, target: Target, month: str) -> tuple[DataF
         features.select("flight_id", *input_columns(), LABEL), "flight_id")
     return joined, versions[0]
 
+
+# %% [markdown]
+# `monitor_month` puts it together: count the month into the baseline's bins, compare,
+# measure performance once the month's labels hold late and on-time flights, apply the
+# policy, record.
+
+# %%
+#| export
 def monitor_month(spark: SparkSession, target: Target,
                   month: str,  # a scored month, `YYYY-MM`
                   policy: DriftPolicy = DRIFT_POLICY,
                  ) -> Monitoring:
     "Measure the month's drift and performance against its model's baseline, record them, and decide on retraining."
-    rows, version = scored_month(spark, target, month)
+    rows, version = _scored_month(spark, target, month)
     bins, expected = baseline(spark, target, version)
-    actual = histograms(rows, bins)
+    actual = _histograms(rows, bins)
     drift = {item.column: population_stability(expected[item.column], actual[item.column]) for item in bins}
     distance = {item.column: js_distance(expected[item.column], actual[item.column]) for item in bins}
     labelled = rows.where(F.col(LABEL).isNotNull()).select(LABEL, PREDICTION).toPandas()
@@ -342,10 +461,17 @@ def monitor_month(spark: SparkSession, target: Target,
     held_out = float(registry(target).get_model_version(model_name(target), version).tags["validation_roc_auc"])
     reasons = policy.reasons(drift, performance and performance["roc_auc"], held_out)
     result = Monitoring(month, version, drift, distance, performance, reasons)
-    write_monitoring(spark, target, result, policy, held_out)
+    _write_monitoring(spark, target, result, policy, held_out)
     return result
 
-def monitoring_rows(result: Monitoring, policy: DriftPolicy, held_out_roc_auc: float) -> list[tuple]:
+
+# %% [markdown]
+# Each statistic becomes a row with its threshold and whether it crossed it; the
+# Jensen-Shannon distance is recorded for reading, the policy judges by PSI.
+
+# %%
+#| export
+def _monitoring_rows(result: Monitoring, policy: DriftPolicy, held_out_roc_auc: float) -> list[tuple]:
     "The rows `monitor_month` records: (kind, subject, statistic, value, threshold, alert, detail)."
     rows = []
     for column, value in result.drift.items():
@@ -360,12 +486,32 @@ def monitoring_rows(result: Monitoring, policy: DriftPolicy, held_out_roc_auc: f
                  result.reason))
     return rows
 
-def write_monitoring(spark: SparkSession, target: Target, result: Monitoring, policy: DriftPolicy,
-                     held_out_roc_auc: float) -> int:
+
+# %%
+worse = Monitoring("2013-03", "1", {"temp": 0.3, PREDICTION: 0.05}, {"temp": 0.2, PREDICTION: 0.1},
+                   {"roc_auc": 0.6, "log_loss": 0.5}, ["ROC AUC fell"])
+test_eq(_monitoring_rows(worse, DRIFT_POLICY, 0.75),
+        [("feature", "temp", "psi", 0.3, 0.25, True, None),
+         ("feature", "temp", "js_distance", 0.2, None, None, None),
+         ("prediction", PREDICTION, "psi", 0.05, 0.2, False, None),
+         ("prediction", PREDICTION, "js_distance", 0.1, None, None, None),
+         ("performance", "model", "roc_auc", 0.6, 0.75 - DRIFT_POLICY.roc_auc_drop, True, None),
+         ("performance", "model", "log_loss", 0.5, None, None, None),
+         ("signal", "retrain", "retrain", 1.0, None, True, "ROC AUC fell")])
+
+
+# %% [markdown]
+# Writing replaces the month's rows, so monitoring a month again leaves one set of
+# rows, and the commit's note keeps the policy it was judged by.
+
+# %%
+#| export
+def _write_monitoring(spark: SparkSession, target: Target, result: Monitoring, policy: DriftPolicy,
+                      held_out_roc_auc: float) -> int:
     "Replace the month's rows of `monitor_flight_delay` with `result`."
     model = model_name(target)
     rows = [(result.month, model, result.model_version, *row) for row in
-            monitoring_rows(result, policy, held_out_roc_auc)]
+            _monitoring_rows(result, policy, held_out_roc_auc)]
     frame = spark.createDataFrame(rows, "month string, model_name string, model_version string, kind string, "
                                         "subject string, statistic string, value double, threshold double, "
                                         "alert boolean, detail string").withColumn("monitored_at", F.current_timestamp())
@@ -390,6 +536,12 @@ def retrain_signal(spark: SparkSession, target: Target, month: str) -> tuple[boo
         raise DbxmlError(f"{month} has not been monitored: run the monitor stage for it first.")
     return bool(row["alert"]), row["detail"]
 
+
+# %% [markdown]
+# For a look across months, the whole table comes back as one small pandas frame:
+
+# %%
+#| export
 def monitoring_history(spark: SparkSession, target: Target) -> pd.DataFrame:
     "Every month's monitoring rows, as a pandas frame ordered by month."
     name = table_name(target, MONITORING_SPEC.table).on(target)

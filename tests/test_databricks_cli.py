@@ -180,6 +180,7 @@ def job_named(workspace, name):
     return job
 
 
+@pytest.mark.slow
 def test_a_plan_lists_what_a_deploy_creates_and_a_second_plan_changes_nothing(deploys):
     for target, found in deploys.items():
         first, second = found["plans"]
@@ -191,6 +192,7 @@ def test_a_plan_lists_what_a_deploy_creates_and_a_second_plan_changes_nothing(de
         assert found["workspace"].problems == [], found["workspace"].problems
 
 
+@pytest.mark.slow
 def test_a_staging_deploy_creates_the_monthly_job_as_written(deploys):
     workspace = deploys["staging"]["workspace"]
     print("\n".join(f"{method} {path}" for method, path, _ in workspace.requests
@@ -233,6 +235,7 @@ def test_a_staging_deploy_creates_the_monthly_job_as_written(deploys):
     assert classic["run_as"] == {"service_principal_name": DEPLOY_PRINCIPAL}
 
 
+@pytest.mark.slow
 def test_a_staging_deploy_creates_the_catalog_objects_experiment_and_monitor_with_their_grants(deploys):
     workspace = deploys["staging"]["workspace"]
     [volume] = created(workspace, "/api/2.1/unity-catalog/volumes")
@@ -262,6 +265,7 @@ def test_a_staging_deploy_creates_the_catalog_objects_experiment_and_monitor_wit
     assert groups <= {"dbxml-data-engineers", "dbxml-data-scientists", "dbxml-analysts"}
 
 
+@pytest.mark.slow
 def test_a_deploy_creates_and_publishes_the_dashboard_on_the_platform_warehouse(deploys):
     "The dashboard as dashboards/ontime.lvdash.json says, over the target's own schema, readable by the BI groups."
     for target, catalog in (("staging", "dbxml_staging"), ("dev", "dbxml_dev")):
@@ -277,6 +281,7 @@ def test_a_deploy_creates_and_publishes_the_dashboard_on_the_platform_warehouse(
         assert {("dbxml-analysts", "CAN_RUN"), ("dbxml-data-engineers", "CAN_MANAGE")} <= acl
 
 
+@pytest.mark.slow
 def test_prod_runs_on_schedule_and_dev_is_a_private_paused_copy(deploys):
     prod = job_named(deploys["prod"]["workspace"], "dbxml-monthly-prod")
     assert prod["schedule"]["pause_status"] == "UNPAUSED" and prod["run_as"]["service_principal_name"] == DEPLOY_PRINCIPAL
@@ -293,6 +298,7 @@ def test_prod_runs_on_schedule_and_dev_is_a_private_paused_copy(deploys):
 
 # --- one recorded contract for both clients ---
 
+@pytest.mark.slow
 def test_bundle_run_and_the_papermill_engine_meet_the_same_fake_workspace(cli, deploys, bundle_copy, tmp_path,
                                                                         monkeypatch):
     workspace = deploys["staging"]["workspace"]

@@ -191,6 +191,7 @@ def terraform_validate(folder, providers, tmp_path):
                           timeout=300, env={**os.environ, "TF_CLI_CONFIG_FILE": str(config)})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", VALIDATABLE)
 def test_terraform_validate_passes_against_the_providers_schema(built_providers, module, tmp_path):
     missing = [name for name in VALIDATABLE[module] if name not in built_providers]
@@ -202,6 +203,7 @@ def test_terraform_validate_passes_against_the_providers_schema(built_providers,
         result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_terraform_validate_catches_an_argument_the_provider_does_not_have(built_providers, tmp_path):
     module = copy_infra(tmp_path) / "modules" / "unity_catalog"
     main = module / "main.tf"
