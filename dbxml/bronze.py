@@ -76,7 +76,7 @@ def with_undecodable_lines(spark: SparkSession,
 
 # %% ../nbs/11_bronze.ipynb #444b3df2
 def ingest_file(spark: SparkSession, target: Target,
-                source: str,  # a key of `RAW_COLUMNS`
+                source: str,  # a key of `CONTRACTS`
                 check: FileCheck,  # the landed drop, checked by `check_file`
                 batch: str,  # the batch identity
                ) -> dict:

@@ -11,7 +11,6 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from . import __version__
-from .catalog import table_name
 from .config import DbxmlError, Target
 from .silver import FLIGHTS_SPEC
 from .tables import Column, TableSpec, latest_note, replace_rows, table_version
@@ -97,39 +96,39 @@ def flight_features(flights: DataFrame,  # silver flights
 # %% ../nbs/14_gold.ipynb #fbdb32db
 def gold_inputs(spark: SparkSession, target: Target, month: str) -> dict | None:
     "What gold's `month` is made from: the inputs silver recorded for that month, and dbxml's version."
-    silver = latest_note(spark, table_name(target, FLIGHTS_SPEC.table).on(target), stage="silver", batch=month)
+    silver = latest_note(spark, FLIGHTS_SPEC.on(target).name, stage="silver", batch=month)
     return {"silver": silver.get("inputs"), "dbxml": __version__} if silver and silver.get("inputs") else None
 
 def build_month(spark: SparkSession, target: Target,
                 month: str,  # `YYYY-MM`
                ) -> dict:
     "Rebuild `gold_ontime` and `gold_flight_features` for `month` from silver, unless built from the same inputs."
-    silver_name = table_name(target, FLIGHTS_SPEC.table).on(target)
-    if not spark.catalog.tableExists(silver_name):
-        raise DbxmlError(f"{silver_name} does not exist: run the silver stage first.")
-    flights = spark.table(silver_name).where(F.col("_batch") == month)
-    names = [table_name(target, spec.table).on(target) for spec in (ONTIME_SPEC, FEATURES_SPEC)]
+    silver, marts, features = (spec.on(target) for spec in (FLIGHTS_SPEC, ONTIME_SPEC, FEATURES_SPEC))
+    if not silver.exists(spark):
+        raise DbxmlError(f"{silver.name} does not exist: run the silver stage first.")
+    flights = silver.read(spark).where(F.col("_batch") == month)
     inputs = gold_inputs(spark, target, month)
-    where = f"month = '{month}'"
     def counts():
         "Silver flights, feature rows, flights in the marts, mart rows: of `month`, as the tables hold them now."
-        marts = spark.table(names[0]).where(where).agg(F.count("*"), F.coalesce(F.sum("flights"), F.lit(0))).first()
-        return flights.count(), spark.table(names[1]).where(where).count(), marts[1], marts[0]
-    built = inputs is not None and all((latest_note(spark, name, stage="gold", month=month) or {}).get("inputs")
-                                       == inputs for name in names)
+        in_marts = (marts.read(spark).where(F.col("month") == month)
+                    .agg(F.count("*"), F.coalesce(F.sum("flights"), F.lit(0))).first())
+        return flights.count(), features.read(spark).where(F.col("month") == month).count(), in_marts[1], in_marts[0]
+    built = inputs is not None and all((latest_note(spark, table.name, stage="gold", month=month) or {}).get("inputs")
+                                       == inputs for table in (marts, features))
     if built and len(set(counts()[:3])) == 1:  # same inputs, and it reconciles: nothing to do
         written = False
     else:
         note = {"stage": "gold", "month": month, "inputs": inputs,
-                "silver_flights_version": table_version(spark, silver_name)}
-        replace_rows(ontime(flights), names[0], ONTIME_SPEC, where, note)
-        replace_rows(flight_features(flights), names[1], FEATURES_SPEC, where, note)
+                "silver_flights_version": table_version(spark, silver.name)}
+        replace_rows(ontime(flights), marts, {"month": month}, note)
+        replace_rows(flight_features(flights), features, {"month": month}, note)
         written = True
-    silver, features, in_marts, mart_rows = counts()
-    if not silver == features == in_marts:
-        raise DbxmlError(f"gold for {month} does not reconcile with silver: {silver} silver flights, {features} "
-                         f"feature rows, {in_marts} flights in the marts.")
-    return {"month": month, "silver": silver, "features": features, "mart_rows": mart_rows, "written": written}
+    silver_rows, feature_rows, in_marts, mart_rows = counts()
+    if not silver_rows == feature_rows == in_marts:
+        raise DbxmlError(f"gold for {month} does not reconcile with silver: {silver_rows} silver flights, "
+                         f"{feature_rows} feature rows, {in_marts} flights in the marts.")
+    return {"month": month, "silver": silver_rows, "features": feature_rows, "mart_rows": mart_rows,
+            "written": written}
 
 # %% ../nbs/14_gold.ipynb #ecbf93e8
 def ontime_figure(marts: pd.DataFrame,  # rows of `gold_ontime`

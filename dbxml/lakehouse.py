@@ -67,12 +67,12 @@ def check_volume(spark: SparkSession, target: Target,
     outcome = {"check_name": "volume", "source_table": "bronze_flights", "batch": month,
                "status": "ok" if finding == "ok" else on_breach, "finding": finding,
                "observed": per_batch.get(month, 0), "expected_min": expected_min, "message": f"{month} {message}"}
-    name = table_name(target, DATA_QUALITY_SPEC.table).on(target)
-    where = f"check_name = 'volume' AND batch = '{month}'"
-    recorded = spark.table(name).where(where).drop("checked_at").collect() if spark.catalog.tableExists(name) else []
+    table, where = DATA_QUALITY_SPEC.on(target), {"check_name": "volume", "batch": month}
+    recorded = (table.read(spark).where((F.col("check_name") == "volume") & (F.col("batch") == month))
+                .drop("checked_at").collect() if table.exists(spark) else [])
     if [row.asDict() for row in recorded] != [outcome]:
         frame = spark.createDataFrame([outcome]).withColumn("checked_at", F.current_timestamp())
-        replace_rows(frame, name, DATA_QUALITY_SPEC, where, note={"stage": "data_quality", "batch": month})
+        replace_rows(frame, table, where, note={"stage": "data_quality", "batch": month})
     return outcome
 
 # %% ../nbs/15_lakehouse.ipynb #9f6b5569

@@ -10,7 +10,6 @@ from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from .catalog import table_name
 from .config import DbxmlError, Target
 from .gold import FEATURES_SPEC
 from .registry import CHAMPION, alias_version, model_name
@@ -57,7 +56,7 @@ def score_rows(spark: SparkSession, target: Target,
         raise DbxmlError(f"{name} has no {alias}: train, validate and promote a model first "
                          "(dbxml run, or the train and registry notebooks).")
     use_mlflow(target)
-    source = table_name(target, FEATURES_SPEC.table).on(target)
+    source = FEATURES_SPEC.on(target).name
     source_version = table_version(spark, source)
     if source_version is None:
         raise DbxmlError(f"{source} does not exist: build gold first (dbxml run -p month=YYYY-MM).")
@@ -78,14 +77,13 @@ def score_month(spark: SparkSession, target: Target,
                ) -> dict:
     "Score every flight of `month` with the model holding `alias`, replacing the month's predictions."
     rows, origin = score_rows(spark, target, month, alias)
-    flights = (spark.sql(f"SELECT count(*) AS n FROM {origin['source']} VERSION AS OF {origin['source_version']} "
-                         f"WHERE month = '{month}'").first()["n"])
+    flights = (spark.sql(f"SELECT * FROM {origin['source']} VERSION AS OF {origin['source_version']}")
+               .where(F.col("month") == month).count())
     if flights == 0:  # checked before writing: an empty month would otherwise erase its predictions
         raise DbxmlError(f"{origin['source']} has no flights in {month}: build the month first (dbxml run -p month=YYYY-MM).")
-    name = table_name(target, PREDICTIONS_SPEC.table).on(target)
     note = {"stage": "score", "month": month, "model_version": origin["model_version"],
             "features_version": origin["source_version"]}
-    written = replace_rows(rows, name, PREDICTIONS_SPEC, f"month = '{month}'", note)
+    written = replace_rows(rows, PREDICTIONS_SPEC.on(target), {"month": month}, note)
     if written != flights:
         raise DbxmlError(f"scoring {month} wrote {written} predictions for {flights} flights.")
     return {"month": month, "predictions": written, **origin}

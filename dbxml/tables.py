@@ -13,12 +13,13 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from .config import DbxmlError
+from .catalog import table_name
+from .config import DbxmlError, Target
 
 # %% auto #0
-__all__ = ['COMMIT_NOTE', 'table_version', 'with_ingestion_metadata', 'append_once', 'Column', 'TableSpec', 'create_table_sql',
-           'table_constraints', 'ensure_table', 'conform', 'commit_note', 'last_commit_note', 'latest_note',
-           'computed_once', 'merge_rows', 'replace_rows', 'rows_written', 'content_digest']
+__all__ = ['COMMIT_NOTE', 'table_version', 'with_ingestion_metadata', 'append_once', 'Column', 'TableSpec', 'Table',
+           'create_table_sql', 'table_constraints', 'ensure_table', 'conform', 'commit_note', 'last_commit_note',
+           'latest_note', 'computed_once', 'slice_sql', 'merge_rows', 'replace_rows', 'rows_written', 'content_digest']
 
 # %% ../nbs/06_tables.ipynb #575ba68c
 def table_version(spark: SparkSession, name: str) -> int | None:
@@ -63,7 +64,7 @@ class Column:
 @dataclass(frozen=True)
 class TableSpec:
     "A declared Delta table: what it holds, its columns, keys, constraints and properties."
-    table: str  # the short name; `table_name(target, spec.table)` places it
+    table: str  # the short name; `spec.on(target)` places it
     comment: str
     columns: tuple[Column, ...]
     keys: tuple[str, ...] = ()  # the business key: one row per key
@@ -73,6 +74,26 @@ class TableSpec:
     @property
     def column_names(self) -> list[str]:
         return [column.name for column in self.columns]
+
+    def ddl(self, without: tuple[str, ...] = ()) -> str:
+        "The columns as a Spark DDL schema, e.g. for `createDataFrame`; `without` leaves some out."
+        return ", ".join(f"{column.name} {column.type}" for column in self.columns if column.name not in without)
+
+    def on(self, target: Target) -> Table:
+        "This table on `target`."
+        return Table(table_name(target, self.table).on(target), self)
+
+@dataclass(frozen=True)
+class Table:
+    "A declared table on one target: the handle `merge_rows` and `replace_rows` take."
+    name: str  # the name Spark knows it by on its target, e.g. `dbxml_dev.flights.silver_flights`
+    spec: TableSpec
+
+    def exists(self, spark: SparkSession) -> bool:
+        return spark.catalog.tableExists(self.name)
+
+    def read(self, spark: SparkSession) -> DataFrame:
+        return spark.table(self.name)
 
 # %% ../nbs/06_tables.ipynb #2c065c35
 def _quoted(text: str) -> str:
@@ -167,20 +188,44 @@ def computed_once(frame: DataFrame):
         kept.unpersist()
 
 # %% ../nbs/06_tables.ipynb #16d80753
+def _literal(value: object) -> str:
+    "`value` as a Spark SQL literal: a string, a whole or real number, or a boolean."
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return _quoted(value)
+    raise DbxmlError(f"{value!r} is a {type(value).__name__}: a slice's values are strings, numbers or booleans")
+
+def slice_sql(spec: TableSpec,
+              where: dict[str, object],  # column -> value, e.g. `{"month": "2013-05"}`: the rows where all hold
+              alias: str | None = None,  # qualify the columns, e.g. `target` in a `MERGE`
+             ) -> str:
+    "The SQL condition selecting the rows of `spec`'s table where every column of `where` has its value."
+    unknown = [column for column in where if column not in spec.column_names]
+    if unknown or not where:
+        raise DbxmlError(f"{spec.table}: a slice names its columns ({', '.join(spec.column_names)}), "
+                         f"not {', '.join(unknown) or 'nothing'}")
+    prefix = f"{alias}." if alias else ""
+    return " AND ".join(f"{prefix}{column} = {_literal(value)}" for column, value in where.items())
+
+# %% ../nbs/06_tables.ipynb #c93102f5
 def merge_rows(frame: DataFrame,  # the new rows, one per key
-               name: str,  # the full table name
-               spec: TableSpec,  # the table's declaration (its keys, columns, constraints)
+               table: Table,  # where, with its declaration (keys, columns, constraints): `spec.on(target)`
                note: dict | None = None,  # a commit note (see `commit_note`)
-               within: str | None = None,  # SQL on the table's columns: the only rows the keys can match
+               within: dict[str, object] | None = None,  # the only slice the keys can match (see `slice_sql`)
               ) -> dict:
-    "Upsert `frame` into table `name` on `spec.keys`; returns the rows inserted and updated."
+    "Upsert `frame` into `table` on its keys; returns the rows inserted and updated."
+    name, spec = table.name, table.spec
     if not spec.keys:
         raise DbxmlError(f"{spec.table}: merge_rows needs the table's keys")
     spark = frame.sparkSession
     ensure_table(spark, name, spec)
     view = f"dbxml_merge_source_{spec.table}"
     conform(frame, spec).createOrReplaceTempView(view)
-    on = " AND ".join([f"target.{key} = source.{key}" for key in spec.keys] + ([f"({within})"] if within else []))
+    on = " AND ".join([f"target.{key} = source.{key}" for key in spec.keys]
+                      + ([slice_sql(spec, within, alias="target")] if within else []))
     changed = " OR ".join(f"NOT (target.{column} <=> source.{column})" for column in spec.column_names
                           if column not in spec.keys)
     with commit_note(spark, note):
@@ -192,16 +237,16 @@ def merge_rows(frame: DataFrame,  # the new rows, one per key
 
 # %% ../nbs/06_tables.ipynb #1ee69b0e
 def replace_rows(frame: DataFrame,  # the slice's new rows
-                 name: str,  # the full table name
-                 spec: TableSpec,
-                 where: str,  # SQL condition selecting the slice, e.g. `month = '2013-05'`
+                 table: Table,  # where, with its declaration: `spec.on(target)`
+                 where: dict[str, object],  # the slice, e.g. `{"month": "2013-05"}` (see `slice_sql`)
                  note: dict | None = None,  # a commit note (see `commit_note`)
                 ) -> int:
-    "Replace the rows of table `name` that match `where` with `frame`; returns the rows written."
+    "Replace the rows of `table` in slice `where` with `frame`; returns the rows written."
+    name, spec = table.name, table.spec
     spark = frame.sparkSession
     ensure_table(spark, name, spec)
     with commit_note(spark, note):
-        (conform(frame, spec).write.format("delta").mode("overwrite").option("replaceWhere", where)
+        (conform(frame, spec).write.format("delta").mode("overwrite").option("replaceWhere", slice_sql(spec, where))
          .option("mergeSchema", "true")  # a column added to `spec` by a later release joins the table
          .saveAsTable(name))
     return rows_written(spark, name)

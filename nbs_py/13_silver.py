@@ -25,7 +25,8 @@ from pyspark.sql import functions as F
 from dbxml import __version__
 from dbxml.catalog import ensure_schema, table_name
 from dbxml.config import DbxmlError, Target
-from dbxml.quality import KEYS, TYPES, apply_rules, constraints_for, failing, passing, rules_digest, typed_record
+from dbxml.contract import CONTRACTS
+from dbxml.quality import apply_rules, constraints_for, failing, passing, rules_digest, typed_record
 from dbxml.sources import DIMENSIONS
 from dbxml.tables import Column, TableSpec, computed_once, latest_note, merge_rows, replace_rows, table_version
 
@@ -38,7 +39,6 @@ from IPython.display import HTML
 from fastcore.test import test_eq, test_fail
 
 from dbxml.bronze import ingest_dimensions, ingest_month
-from dbxml.contract import RAW_COLUMNS
 from dbxml.config import scratch_target
 from dbxml.quality import UNIQUE_KEY, rules_for
 from dbxml.sources import flights_file, land_source_files
@@ -48,59 +48,14 @@ from dbxml.spark import get_spark
 # ## The silver tables
 #
 # Every column has a comment, which Unity Catalog (or the local metastore) shows next to
-# the data. The comments of the source's columns are written once, here:
-
-# %%
-#| export
-SOURCE_COLUMN_DOCS = {
-    "flights": {
-        "year": "Year of the scheduled departure (local date at the origin).",
-        "month": "Month of the scheduled departure, 1-12.", "day": "Day of month of the scheduled departure.",
-        "dep_time": "Actual departure, local hhmm (2400 = midnight); null if cancelled.",
-        "sched_dep_time": "Scheduled departure, local hhmm.",
-        "dep_delay": "Departure delay in minutes; negative = early; null if cancelled.",
-        "arr_time": "Actual arrival, local hhmm at the destination; null if unknown.",
-        "sched_arr_time": "Scheduled arrival, local hhmm at the destination.",
-        "arr_delay": "Arrival delay in minutes; negative = early.",
-        "carrier": "Two-letter carrier code (see silver_airlines).", "flight": "Flight number.",
-        "tailnum": "Plane tail number (see silver_planes); null if unknown.",
-        "origin": "Origin airport FAA code: EWR, JFK or LGA.", "dest": "Destination airport FAA code.",
-        "air_time": "Minutes in the air.", "distance": "Miles between the airports.",
-        "hour": "Hour of the scheduled departure (local).", "minute": "Minute of the scheduled departure.",
-        "time_hour": "The scheduled departure's hour as an instant (UTC).",
-    },
-    "weather": {
-        "origin": "Weather station (the airport's FAA code).", "year": "Year (local).", "month": "Month (local).",
-        "day": "Day (local).", "hour": "Hour (local).", "temp": "Temperature, degrees F.",
-        "dewp": "Dew point, degrees F.", "humid": "Relative humidity, %.", "wind_dir": "Wind direction, degrees.",
-        "wind_speed": "Wind speed, mph.", "wind_gust": "Gust speed, mph.", "precip": "Precipitation, inches.",
-        "pressure": "Sea level pressure, millibars.", "visib": "Visibility, miles.",
-        "time_hour": "The reading's hour as an instant (UTC).",
-    },
-    "planes": {
-        "tailnum": "Tail number.", "year": "Year manufactured.", "type": "Type of plane.",
-        "manufacturer": "Manufacturer.", "model": "Model.", "engines": "Number of engines.",
-        "seats": "Number of seats.", "speed": "Average cruising speed, mph.", "engine": "Type of engine.",
-    },
-    "airports": {
-        "faa": "FAA airport code.", "name": "Airport name.", "lat": "Latitude.", "lon": "Longitude.",
-        "alt": "Altitude, feet.", "tz": "Offset from UTC in hours (standard time).",
-        "dst": "Daylight saving time: A (US), U (unknown), N (none).", "tzone": "IANA time zone, e.g. America/New_York.",
-    },
-    "airlines": {"carrier": "Two-letter carrier code.", "name": "The airline's full name."},
-}
-
-# %% [markdown]
-# Every silver row says which landed file and which bronze batch it came from, and every
-# table says what it holds:
+# the data: a source's columns take theirs from its contract, where each field's meaning
+# is written once. Every silver row also says which landed file and which bronze batch
+# it came from:
 
 # %%
 #| export
 LINEAGE_COLUMNS = (Column("_source_file", "STRING", "The landed file the row came from."),
                    Column("_batch", "STRING", "The bronze batch the row came from (a month, or a file checksum)."))
-TABLE_DOCS = {"flights": "Flights departing New York City in 2013, typed, with timestamps, plane, airline and weather.",
-              "weather": "Hourly weather at the three New York airports.", "planes": "Planes by tail number.",
-              "airports": "Airports by FAA code.", "airlines": "Airlines by carrier code."}
 
 
 # %% [markdown]
@@ -111,13 +66,13 @@ TABLE_DOCS = {"flights": "Flights departing New York City in 2013, typed, with t
 #| export
 def _source_columns(source: str) -> tuple[Column, ...]:
     "The typed columns of `source`, with their comments; key columns are NOT NULL."
-    return tuple(Column(name, kind, SOURCE_COLUMN_DOCS[source][name], nullable=name not in KEYS[source])
-                 for name, kind in TYPES[source].items())
+    return tuple(Column(field.name, field.type, field.doc, nullable=not field.key) for field in CONTRACTS[source].fields)
 
 def dimension_spec(source: str) -> TableSpec:
     "The silver table of a dimension source: its typed columns, key, constraints and lineage."
-    return TableSpec(f"silver_{source}", TABLE_DOCS[source], _source_columns(source) + LINEAGE_COLUMNS,
-                     keys=KEYS[source], constraints=constraints_for(source))
+    contract = CONTRACTS[source]
+    return TableSpec(f"silver_{source}", contract.doc, _source_columns(source) + LINEAGE_COLUMNS,
+                     keys=contract.keys, constraints=constraints_for(source))
 
 
 # %%
@@ -147,8 +102,9 @@ FLIGHT_EXTRA_COLUMNS = (
     Column("plane_year", "INT", "Year the plane was made."), Column("plane_type", "STRING", "Type of plane."),
     Column("plane_manufacturer", "STRING", "Plane manufacturer."), Column("plane_model", "STRING", "Plane model."),
     Column("plane_engines", "INT", "Plane's engines."), Column("plane_seats", "INT", "Plane's seats."),
-    *[Column(name, TYPES["weather"][name], f"At the origin in the scheduled hour: {SOURCE_COLUMN_DOCS['weather'][name]}")
-      for name in ("temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip", "pressure", "visib")],
+    *[Column(column.name, column.type, f"At the origin in the scheduled hour: {column.doc}")
+      for column in CONTRACTS["weather"].fields
+      if column.name in ("temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip", "pressure", "visib")],
 )
 
 # %% [markdown]
@@ -159,7 +115,7 @@ FLIGHT_EXTRA_COLUMNS = (
 # %%
 #| export
 FLIGHTS_SPEC = TableSpec(
-    "silver_flights", TABLE_DOCS["flights"],
+    "silver_flights", CONTRACTS["flights"].doc,
     (Column("flight_id", "STRING", "Business key: date/carrier+flight/origin, e.g. 2013-01-01/UA1545/EWR.",
             nullable=False),
      Column("flight_date", "DATE", "Scheduled departure date, local at the origin.", nullable=False),
@@ -171,7 +127,7 @@ FLIGHTS_SPEC = TableSpec(
                 "delta.dataSkippingStatsColumns": "flight_id,flight_date,_batch,carrier,origin,dest,tailnum"})
 
 # %%
-assert [column.name for column in FLIGHTS_SPEC.columns if not column.nullable] == ["flight_id", "flight_date", *KEYS["flights"]]
+assert [column.name for column in FLIGHTS_SPEC.columns if not column.nullable] == ["flight_id", "flight_date", *CONTRACTS["flights"].keys]
 assert {"clock_times", "positive_air_time", "positive_distance"} <= set(FLIGHTS_SPEC.constraints)
 
 # %% [markdown]
@@ -225,7 +181,7 @@ def _add_minutes(instant, minutes):
 # %%
 #| export
 def _bronze_batch(spark: SparkSession, target: Target,
-                  source: str,  # a key of `dbxml.contract.RAW_COLUMNS`
+                  source: str,  # a key of `dbxml.contract.CONTRACTS`
                   batch: str,
                  ) -> DataFrame:
     "The rows of one batch of `bronze_<source>`."
@@ -309,12 +265,12 @@ def _write_silver(spark: SparkSession, target: Target,
     ensure_schema(spark, target)
     note = {"stage": "silver", "source": f"bronze_{source}", "batch": batch, "inputs": inputs,
             "bronze_version": table_version(spark, table_name(target, f"bronze_{source}").on(target))}
-    within = f"target._batch = '{batch}'" if source == "flights" else None  # a month's flights stay in its batch
+    within = {"_batch": batch} if source == "flights" else None  # a month's flights stay in its batch
     with computed_once(checked) as checked:
         good = passing(checked).drop("_raw", "_failed_rules", "_reason")
-        merged = merge_rows(good, table_name(target, spec.table).on(target), spec, note=note, within=within)
-        replace_rows(_quarantine_rows(checked, source), table_name(target, "quarantine").on(target), QUARANTINE_SPEC,
-                     f"source_table = 'bronze_{source}' AND batch = '{batch}'", note=note)
+        merged = merge_rows(good, spec.on(target), note=note, within=within)
+        replace_rows(_quarantine_rows(checked, source), QUARANTINE_SPEC.on(target),
+                     {"source_table": f"bronze_{source}", "batch": batch}, note=note)
     return {"source": source, "batch": batch, **reconcile(spark, target, source, batch), **merged, "written": True}
 
 
@@ -330,7 +286,7 @@ def refine_dimension(spark: SparkSession, target: Target,
                     ) -> dict:
     "Type, check and merge one batch of a dimension into `silver_<source>`, unless done; returns the reconciled counts."
     batch = batch or _latest_batch(spark, target, source)
-    if spark.catalog.tableExists(table_name(target, f"silver_{source}").on(target)):
+    if dimension_spec(source).on(target).exists(spark):
         try:  # a file's batch is its checksum: a batch that reconciles was refined, and cannot have changed
             return {"source": source, "batch": batch, **reconcile(spark, target, source, batch),
                     "inserted": 0, "updated": 0, "written": False}
@@ -382,13 +338,13 @@ def _conform_flights(spark: SparkSession, target: Target,
                     ) -> DataFrame:
     "`flights` joined with airlines, airports, planes and weather from silver, with ids, instants and flags."
     def silver(source, **renames):
-        frame = spark.table(table_name(target, f"silver_{source}").on(target))
+        frame = dimension_spec(source).on(target).read(spark)
         return frame.select(*[F.col(column).alias(alias) for column, alias in renames.items()])
     def airport(role):
         return silver("airports", faa=role, name=f"{role}_name", tzone=f"{role}_tzone")
     planes = silver("planes", tailnum="tailnum", year="plane_year", type="plane_type",
                     manufacturer="plane_manufacturer", model="plane_model", engines="plane_engines", seats="plane_seats")
-    weather_columns = [column.name for column in FLIGHT_EXTRA_COLUMNS if column.name in TYPES["weather"]]
+    weather_columns = [column.name for column in FLIGHT_EXTRA_COLUMNS if column.name in CONTRACTS["weather"].types]
     weather = silver("weather", origin="origin", time_hour="time_hour", **{column: column for column in weather_columns})
     joined = (flights.join(silver("airlines", carrier="carrier", name="carrier_name"), "carrier", "left")
                      .join(airport("origin"), "origin", "left").join(airport("dest"), "dest", "left")
@@ -419,8 +375,7 @@ def _conform_flights(spark: SparkSession, target: Target,
 #| export
 def _silver_inputs(spark: SparkSession, target: Target, month: str) -> dict:
     "What a month of silver flights is made from: its bronze batch, the silver dimensions, the rules and the code."
-    dimensions = {source: table_version(spark, table_name(target, f"silver_{source}").on(target))
-                  for source in DIMENSIONS}
+    dimensions = {source: table_version(spark, dimension_spec(source).on(target).name) for source in DIMENSIONS}
     return {"bronze_batch": month, "dimensions": dimensions, "rules": rules_digest("flights"), "dbxml": __version__}
 
 
@@ -432,8 +387,8 @@ def _silver_inputs(spark: SparkSession, target: Target, month: str) -> dict:
 #| export
 def _refined_before(spark: SparkSession, target: Target, month: str, inputs: dict) -> bool:
     "Whether silver and the quarantine hold `month` as made from exactly `inputs` (and it reconciles)."
-    for table in (FLIGHTS_SPEC.table, QUARANTINE_SPEC.table):
-        note = latest_note(spark, table_name(target, table).on(target), stage="silver", batch=month)
+    for spec in (FLIGHTS_SPEC, QUARANTINE_SPEC):
+        note = latest_note(spark, spec.on(target).name, stage="silver", batch=month)
         if not note or note.get("inputs") != inputs:
             return False
     try:
@@ -514,7 +469,7 @@ bad = {
     "valid_utf8": "2014,2,1,517,515,2,830,819,11,UA,1557,N1422\xe9,EWR,IAH,227,1400,5,15,2014-02-01T10:00:00Z",
     "unique_key": good,
 }
-lines = "\n".join([",".join(RAW_COLUMNS["flights"]), good, *bad.values()]) + "\n"
+lines = "\n".join([",".join(CONTRACTS["flights"].columns), good, *bad.values()]) + "\n"
 flights_file(scratch, "2014-02").write_bytes(lines.encode("latin-1"))  # the é of valid_utf8 as one Latin-1 byte
 ingest_month(spark, scratch, "2014-02")
 counts = refine_month(spark, scratch, "2014-02")
@@ -540,7 +495,7 @@ HTML(quarantined.select("rule", "reason").orderBy("rule").toPandas().to_html(ind
 # and so is a silver stage run before bronze:
 
 # %%
-flights_file(scratch, "2014-01").write_text(",".join(RAW_COLUMNS["flights"]) + "\n")
+flights_file(scratch, "2014-01").write_text(",".join(CONTRACTS["flights"].columns) + "\n")
 ingest_month(spark, scratch, "2014-01")
 test_eq({key: refine_month(spark, scratch, "2014-01")[key] for key in ("bronze", "silver", "quarantined")},
         {"bronze": 0, "silver": 0, "quarantined": 0})

@@ -21,7 +21,6 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from dbxml import __version__
-from dbxml.catalog import table_name
 from dbxml.config import DbxmlError, Target
 from dbxml.silver import FLIGHTS_SPEC
 from dbxml.tables import Column, TableSpec, latest_note, replace_rows, table_version
@@ -35,6 +34,7 @@ from fastcore.test import test_eq
 from IPython.display import HTML
 
 from dbxml.bronze import ingest_dimensions, ingest_month
+from dbxml.catalog import table_name
 from dbxml.config import find_config, load_target, scratch_target
 from dbxml.silver import refine_dimensions, refine_month
 from dbxml.sources import land_source_files
@@ -147,39 +147,39 @@ def flight_features(flights: DataFrame,  # silver flights
 #| export
 def gold_inputs(spark: SparkSession, target: Target, month: str) -> dict | None:
     "What gold's `month` is made from: the inputs silver recorded for that month, and dbxml's version."
-    silver = latest_note(spark, table_name(target, FLIGHTS_SPEC.table).on(target), stage="silver", batch=month)
+    silver = latest_note(spark, FLIGHTS_SPEC.on(target).name, stage="silver", batch=month)
     return {"silver": silver.get("inputs"), "dbxml": __version__} if silver and silver.get("inputs") else None
 
 def build_month(spark: SparkSession, target: Target,
                 month: str,  # `YYYY-MM`
                ) -> dict:
     "Rebuild `gold_ontime` and `gold_flight_features` for `month` from silver, unless built from the same inputs."
-    silver_name = table_name(target, FLIGHTS_SPEC.table).on(target)
-    if not spark.catalog.tableExists(silver_name):
-        raise DbxmlError(f"{silver_name} does not exist: run the silver stage first.")
-    flights = spark.table(silver_name).where(F.col("_batch") == month)
-    names = [table_name(target, spec.table).on(target) for spec in (ONTIME_SPEC, FEATURES_SPEC)]
+    silver, marts, features = (spec.on(target) for spec in (FLIGHTS_SPEC, ONTIME_SPEC, FEATURES_SPEC))
+    if not silver.exists(spark):
+        raise DbxmlError(f"{silver.name} does not exist: run the silver stage first.")
+    flights = silver.read(spark).where(F.col("_batch") == month)
     inputs = gold_inputs(spark, target, month)
-    where = f"month = '{month}'"
     def counts():
         "Silver flights, feature rows, flights in the marts, mart rows: of `month`, as the tables hold them now."
-        marts = spark.table(names[0]).where(where).agg(F.count("*"), F.coalesce(F.sum("flights"), F.lit(0))).first()
-        return flights.count(), spark.table(names[1]).where(where).count(), marts[1], marts[0]
-    built = inputs is not None and all((latest_note(spark, name, stage="gold", month=month) or {}).get("inputs")
-                                       == inputs for name in names)
+        in_marts = (marts.read(spark).where(F.col("month") == month)
+                    .agg(F.count("*"), F.coalesce(F.sum("flights"), F.lit(0))).first())
+        return flights.count(), features.read(spark).where(F.col("month") == month).count(), in_marts[1], in_marts[0]
+    built = inputs is not None and all((latest_note(spark, table.name, stage="gold", month=month) or {}).get("inputs")
+                                       == inputs for table in (marts, features))
     if built and len(set(counts()[:3])) == 1:  # same inputs, and it reconciles: nothing to do
         written = False
     else:
         note = {"stage": "gold", "month": month, "inputs": inputs,
-                "silver_flights_version": table_version(spark, silver_name)}
-        replace_rows(ontime(flights), names[0], ONTIME_SPEC, where, note)
-        replace_rows(flight_features(flights), names[1], FEATURES_SPEC, where, note)
+                "silver_flights_version": table_version(spark, silver.name)}
+        replace_rows(ontime(flights), marts, {"month": month}, note)
+        replace_rows(flight_features(flights), features, {"month": month}, note)
         written = True
-    silver, features, in_marts, mart_rows = counts()
-    if not silver == features == in_marts:
-        raise DbxmlError(f"gold for {month} does not reconcile with silver: {silver} silver flights, {features} "
-                         f"feature rows, {in_marts} flights in the marts.")
-    return {"month": month, "silver": silver, "features": features, "mart_rows": mart_rows, "written": written}
+    silver_rows, feature_rows, in_marts, mart_rows = counts()
+    if not silver_rows == feature_rows == in_marts:
+        raise DbxmlError(f"gold for {month} does not reconcile with silver: {silver_rows} silver flights, "
+                         f"{feature_rows} feature rows, {in_marts} flights in the marts.")
+    return {"month": month, "silver": silver_rows, "features": feature_rows, "mart_rows": mart_rows,
+            "written": written}
 
 
 # %% [markdown]

@@ -36,7 +36,6 @@ from dbxml.tables import Column, TableSpec, replace_rows
 from fastcore.test import test_eq, test_fail
 
 from dbxml.config import scratch_target
-from dbxml.contract import RAW_COLUMNS
 from dbxml.sources import flights_file, parse_months
 from dbxml.spark import get_spark
 
@@ -73,7 +72,7 @@ scratch = scratch_target()
 land_source_files(scratch)
 test_eq(check_landing(scratch, ["2013-01"])["2013-01"].lines, 27_004)
 bad = flights_file(scratch, "2014-03")
-header = ",".join(RAW_COLUMNS["flights"]).encode()
+header = ",".join(CONTRACTS["flights"].columns).encode()
 bad.write_bytes(header + b"\n2014,3\x00\n")
 try:
     check_landing(scratch, ["2013-01", "2014-03"])
@@ -120,12 +119,12 @@ def check_volume(spark: SparkSession, target: Target,
     outcome = {"check_name": "volume", "source_table": "bronze_flights", "batch": month,
                "status": "ok" if finding == "ok" else on_breach, "finding": finding,
                "observed": per_batch.get(month, 0), "expected_min": expected_min, "message": f"{month} {message}"}
-    name = table_name(target, DATA_QUALITY_SPEC.table).on(target)
-    where = f"check_name = 'volume' AND batch = '{month}'"
-    recorded = spark.table(name).where(where).drop("checked_at").collect() if spark.catalog.tableExists(name) else []
+    table, where = DATA_QUALITY_SPEC.on(target), {"check_name": "volume", "batch": month}
+    recorded = (table.read(spark).where((F.col("check_name") == "volume") & (F.col("batch") == month))
+                .drop("checked_at").collect() if table.exists(spark) else [])
     if [row.asDict() for row in recorded] != [outcome]:
         frame = spark.createDataFrame([outcome]).withColumn("checked_at", F.current_timestamp())
-        replace_rows(frame, name, DATA_QUALITY_SPEC, where, note={"stage": "data_quality", "batch": month})
+        replace_rows(frame, table, where, note={"stage": "data_quality", "batch": month})
     return outcome
 
 
@@ -227,7 +226,7 @@ test_eq(versions(), before)
 
 # %%
 empty = flights_file(scratch, "2015-03")
-empty.write_text(",".join(RAW_COLUMNS["flights"]) + "\n")
+empty.write_text(",".join(CONTRACTS["flights"].columns) + "\n")
 warned = run_lakehouse(spark, scratch, ["2015-03"], progress=print)[0]
 test_eq((warned["volume"], warned["warning"]), ("empty", "2015-03 has no records at all"))
 quality = spark.table(table_name(scratch, "data_quality").on(scratch)).where("batch = '2015-03'").first()

@@ -43,7 +43,6 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
-from dbxml.catalog import table_name
 from dbxml.config import DbxmlError, Target
 from dbxml.gold import FEATURES, FEATURES_SPEC, LABEL
 from dbxml.sources import check_month
@@ -174,7 +173,7 @@ def labelled_rows(spark: SparkSession, target: Target,
                   version: int | None = None,  # the table version (default: the latest)
                  ) -> LabelledRows:
     "The labelled rows of `gold_flight_features` for `months`."
-    name = table_name(target, FEATURES_SPEC.table).on(target)
+    name = FEATURES_SPEC.on(target).name
     latest = table_version(spark, name)
     if latest is None:
         raise DbxmlError(f"{name} does not exist: build gold first (dbxml run -p month=YYYY-MM).")

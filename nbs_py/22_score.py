@@ -26,7 +26,6 @@ from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from dbxml.catalog import table_name
 from dbxml.config import DbxmlError, Target
 from dbxml.gold import FEATURES_SPEC
 from dbxml.registry import CHAMPION, alias_version, model_name
@@ -38,6 +37,7 @@ from dbxml.train import input_columns
 #| hide
 from fastcore.test import test_eq, test_fail
 
+from dbxml.catalog import table_name
 from dbxml.config import scratch_target, with_overrides
 from dbxml.lakehouse import run_lakehouse
 from dbxml.sources import parse_months
@@ -98,7 +98,7 @@ def score_rows(spark: SparkSession, target: Target,
         raise DbxmlError(f"{name} has no {alias}: train, validate and promote a model first "
                          "(dbxml run, or the train and registry notebooks).")
     use_mlflow(target)
-    source = table_name(target, FEATURES_SPEC.table).on(target)
+    source = FEATURES_SPEC.on(target).name
     source_version = table_version(spark, source)
     if source_version is None:
         raise DbxmlError(f"{source} does not exist: build gold first (dbxml run -p month=YYYY-MM).")
@@ -119,14 +119,13 @@ def score_month(spark: SparkSession, target: Target,
                ) -> dict:
     "Score every flight of `month` with the model holding `alias`, replacing the month's predictions."
     rows, origin = score_rows(spark, target, month, alias)
-    flights = (spark.sql(f"SELECT count(*) AS n FROM {origin['source']} VERSION AS OF {origin['source_version']} "
-                         f"WHERE month = '{month}'").first()["n"])
+    flights = (spark.sql(f"SELECT * FROM {origin['source']} VERSION AS OF {origin['source_version']}")
+               .where(F.col("month") == month).count())
     if flights == 0:  # checked before writing: an empty month would otherwise erase its predictions
         raise DbxmlError(f"{origin['source']} has no flights in {month}: build the month first (dbxml run -p month=YYYY-MM).")
-    name = table_name(target, PREDICTIONS_SPEC.table).on(target)
     note = {"stage": "score", "month": month, "model_version": origin["model_version"],
             "features_version": origin["source_version"]}
-    written = replace_rows(rows, name, PREDICTIONS_SPEC, f"month = '{month}'", note)
+    written = replace_rows(rows, PREDICTIONS_SPEC.on(target), {"month": month}, note)
     if written != flights:
         raise DbxmlError(f"scoring {month} wrote {written} predictions for {flights} flights.")
     return {"month": month, "predictions": written, **origin}

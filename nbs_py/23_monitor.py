@@ -39,7 +39,6 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from scipy.spatial.distance import jensenshannon
 
-from dbxml.catalog import table_name
 from dbxml.config import DbxmlError, Target
 from dbxml.gold import FEATURES_SPEC, LABEL
 from dbxml.registry import model_name, registry
@@ -52,6 +51,7 @@ from dbxml.train import MODEL_FEATURES, evaluate, input_columns
 from fastcore.test import test_close, test_eq, test_fail
 from nbdev.showdoc import show_doc
 
+from dbxml.catalog import table_name
 from dbxml.config import load_target, scratch_target, with_overrides
 from dbxml.lakehouse import run_lakehouse
 from dbxml.sources import parse_months
@@ -330,10 +330,9 @@ def baseline(spark: SparkSession, target: Target,
              version: str,  # the model version
             ) -> tuple[list[Bins], dict[str, np.ndarray]]:
     "The bins and baseline counts of model `version`, computed and stored on first use."
-    name = table_name(target, BASELINES_SPEC.table).on(target)
-    model = model_name(target)
-    if spark.catalog.tableExists(name):
-        stored = (spark.table(name).where((F.col("model_name") == model) & (F.col("model_version") == version))
+    table, model = BASELINES_SPEC.on(target), model_name(target)
+    if table.exists(spark):
+        stored = (table.read(spark).where((F.col("model_name") == model) & (F.col("model_version") == version))
                   .collect())
         if stored:
             bins = [Bins(row["column_name"], tuple(row["edges"] or ()), tuple(row["categories"] or ()))
@@ -347,10 +346,8 @@ def baseline(spark: SparkSession, target: Target,
     counts = _histograms(rows, bins)
     stored = spark.createDataFrame(
         [(model, version, item.column, list(item.edges), list(item.categories), counts[item.column].tolist(),
-          json.dumps(data, sort_keys=True)) for item in bins],
-        "model_name string, model_version string, column_name string, edges array<double>, "
-        "categories array<string>, counts array<double>, training_data string")
-    replace_rows(stored, name, BASELINES_SPEC, f"model_name = '{model}' AND model_version = '{version}'",
+          json.dumps(data, sort_keys=True)) for item in bins], BASELINES_SPEC.ddl())
+    replace_rows(stored, table, {"model_name": model, "model_version": version},
                  {"stage": "monitor", "baseline_of": version})
     return bins, counts
 
@@ -425,15 +422,15 @@ test_eq(Monitoring("2013-03", "1", {}, {}, None, ["a", "b"]).reason, "a; b")
 #| export
 def _scored_month(spark: SparkSession, target: Target, month: str) -> tuple[DataFrame, str]:
     "The month's predictions joined with its features and labels, and the model version that scored them."
-    predictions_name = table_name(target, PREDICTIONS_SPEC.table).on(target)
-    if not spark.catalog.tableExists(predictions_name):
-        raise DbxmlError(f"{predictions_name} does not exist: score a month first (dbxml.score).")
-    predictions = spark.table(predictions_name).where(F.col("month") == month)
+    scored = PREDICTIONS_SPEC.on(target)
+    if not scored.exists(spark):
+        raise DbxmlError(f"{scored.name} does not exist: score a month first (dbxml.score).")
+    predictions = scored.read(spark).where(F.col("month") == month)
     versions = [row["model_version"] for row in predictions.select("model_version").distinct().collect()]
     if len(versions) != 1:
         raise DbxmlError(f"{month} has predictions from {len(versions)} model versions {versions}: score it "
                          "(again) with one model first.")
-    features = spark.table(table_name(target, FEATURES_SPEC.table).on(target)).where(F.col("month") == month)
+    features = FEATURES_SPEC.on(target).read(spark).where(F.col("month") == month)
     joined = predictions.select("flight_id", PREDICTION).join(
         features.select("flight_id", *input_columns(), LABEL), "flight_id")
     return joined, versions[0]
@@ -512,11 +509,9 @@ def _write_monitoring(spark: SparkSession, target: Target, result: Monitoring, p
     model = model_name(target)
     rows = [(result.month, model, result.model_version, *row) for row in
             _monitoring_rows(result, policy, held_out_roc_auc)]
-    frame = spark.createDataFrame(rows, "month string, model_name string, model_version string, kind string, "
-                                        "subject string, statistic string, value double, threshold double, "
-                                        "alert boolean, detail string").withColumn("monitored_at", F.current_timestamp())
-    name = table_name(target, MONITORING_SPEC.table).on(target)
-    return replace_rows(frame, name, MONITORING_SPEC, f"month = '{result.month}'",
+    frame = (spark.createDataFrame(rows, MONITORING_SPEC.ddl(without=("monitored_at",)))
+             .withColumn("monitored_at", F.current_timestamp()))
+    return replace_rows(frame, MONITORING_SPEC.on(target), {"month": result.month},
                         {"stage": "monitor", "month": result.month, "model_version": result.model_version,
                          "policy": asdict(policy)})
 
@@ -529,9 +524,9 @@ def _write_monitoring(spark: SparkSession, target: Target, result: Monitoring, p
 #| export
 def retrain_signal(spark: SparkSession, target: Target, month: str) -> tuple[bool, str]:
     "Whether monitoring `month` raised the retrain signal, and why."
-    name = table_name(target, MONITORING_SPEC.table).on(target)
-    row = (spark.table(name).where((F.col("month") == month) & (F.col("kind") == "signal")).first()
-           if spark.catalog.tableExists(name) else None)
+    table = MONITORING_SPEC.on(target)
+    row = (table.read(spark).where((F.col("month") == month) & (F.col("kind") == "signal")).first()
+           if table.exists(spark) else None)
     if row is None:
         raise DbxmlError(f"{month} has not been monitored: run the monitor stage for it first.")
     return bool(row["alert"]), row["detail"]
@@ -544,8 +539,7 @@ def retrain_signal(spark: SparkSession, target: Target, month: str) -> tuple[boo
 #| export
 def monitoring_history(spark: SparkSession, target: Target) -> pd.DataFrame:
     "Every month's monitoring rows, as a pandas frame ordered by month."
-    name = table_name(target, MONITORING_SPEC.table).on(target)
-    return spark.table(name).orderBy("month", "kind", "subject", "statistic").toPandas()
+    return MONITORING_SPEC.on(target).read(spark).orderBy("month", "kind", "subject", "statistic").toPandas()
 
 
 # %% [markdown]

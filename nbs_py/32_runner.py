@@ -615,6 +615,7 @@ class JobRun:
     folder: Path  # the runs folder of this invocation
     results: list[TaskResult]
     mlflow_runs: list[str]
+    profiles: list = field(default_factory=list)  # `dbxml.profile.TaskProfile`s, when the run was profiled
 
     @property
     def failed(self) -> list[TaskResult]:
@@ -642,6 +643,7 @@ def run_job(target: Target,  # a local target (`local` or `connect`)
             progress: Progress | None = None,
             root: Path | None = None,  # the bundle's folder (default: found from the working folder)
             in_process: bool = False,  # call the task functions in this process instead of running notebooks
+            profile: bool = False,  # measure each task (in process, on a `local` target): `JobRun.profiles`
            ) -> JobRun:
     "Run the job's graph for each planned run, on one Spark; returns every task's result."
     if target.spark == "databricks":
@@ -656,7 +658,11 @@ def run_job(target: Target,  # a local target (`local` or `connect`)
     folder.mkdir(parents=True, exist_ok=True)
     outcome = JobRun(job, folder, [], [])
     with contextlib.ExitStack() as stack:
-        if in_process:
+        if profile:
+            from dbxml.profile import ProfilingExecutor  # only here: it reads the local session's counters
+
+            executor = ProfilingExecutor(InProcessExecutor(target), target)
+        elif in_process:
             executor = InProcessExecutor(target)  # the target's own Spark, in this process
         else:
             remote = stack.enter_context(run_spark(target))
@@ -673,8 +679,15 @@ def run_job(target: Target,  # a local target (`local` or `connect`)
             if chosen and label != chosen:  # a scheduled-style run (month=next): name the month it processed
                 for result in results:
                     result.run = chosen
+                for measured in getattr(executor, "profiles", []):
+                    measured.run = chosen if measured.run == label else measured.run
             outcome.results += results
             outcome.mlflow_runs.append(log_run(target, job, plan, results, run_folder))
             if outcome.failed:
                 break
+    if profile:
+        from dbxml.profile import profile_table
+
+        outcome.profiles = executor.profiles
+        (folder / "profile.md").write_text(profile_table(outcome.profiles) + "\n")
     return outcome

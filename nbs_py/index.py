@@ -81,6 +81,7 @@
 # .venv/bin/dbxml run                                 # the monthly job for the next month not processed yet
 # .venv/bin/dbxml run -p month=2013-05                # ... for one month (or a range a..b): a backfill
 # .venv/bin/dbxml run --in-process -p month=2013-05   # ... the same tasks as calls in one process (no notebooks)
+# .venv/bin/dbxml run --profile -p month=2013-05      # ... in one process, each task measured (dbxml.profile)
 # .venv/bin/dbxml ui                     # the MLflow UI over the local runs and registry
 # .venv/bin/dbxml spark-server           # serve the local lakehouse over Spark Connect
 # .venv/bin/papermill nbs/pipelines/score.ipynb out.ipynb -p month 2013-05   # one task by hand

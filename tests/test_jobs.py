@@ -341,12 +341,18 @@ def test_a_run_without_a_month_processes_the_next_landed_month_and_says_when_the
     env = {key: value for key, value in dict(os.environ).items() if not key.startswith("DBXML_")} | \
         {"DBXML_HOME": str(home), "DBXML_TARGET": "local"}
     ran = []
-    for _ in range(2):  # two scheduled-style runs, January then February, by the in-process executor (the same graph)
-        done = subprocess.run([str(BIN / "dbxml"), "run", "--in-process"], cwd=ROOT, env=env, capture_output=True,
+    for flag in ("--in-process", "--profile"):  # January then February, in-process (the same graph), February profiled
+        done = subprocess.run([str(BIN / "dbxml"), "run", flag], cwd=ROOT, env=env, capture_output=True,
                               text=True, timeout=1800)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         print(done.stdout.split("\nrun ")[-1])
         ran.append(summary_rows(done.stdout))
+    profile = {tuple(cells[:2]): [float(cell) for cell in cells[2:]] for line in done.stdout.splitlines()
+               if line.startswith("| 2013-02 |") for cells in [[cell.strip() for cell in line.strip("|").split("|")]]}
+    seconds, jobs, commits, log_files, data_files, rows = profile["2013-02", "lakehouse"]
+    assert seconds > 0 and jobs > 10 and commits >= 4 and log_files > 0 and data_files > 0, profile
+    assert rows >= 2 * 24951 // 20, profile  # bronze and silver each hold the sampled month at least
+    assert profile["2013-02", "record_month"][2] == 1, profile  # one commit: the watermark's row
     assert {run for run, _ in ran[0]} == {"2013-01"} and {run for run, _ in ran[1]} == {"2013-02"}
     assert "SUCCESS" in ran[1]["2013-02", "record_month"] and "EXCLUDED" in ran[0]["2013-01", "train"]
     assert set(processed(home)) == {"2013-01", "2013-02"} and processed(home)["2013-01"] == "local"

@@ -20,10 +20,9 @@ from datetime import datetime, timezone
 
 from deltalake import DeltaTable
 
-from dbxml.contract import RAW_COLUMNS
-from dbxml.quality import TYPES
+from dbxml.contract import CONTRACTS
 
-COLUMNS = RAW_COLUMNS["flights"]
+COLUMNS = list(CONTRACTS["flights"].columns)
 POSITIONS = ("start", "middle", "end")
 MISSING = ("", "NA")
 
@@ -157,7 +156,7 @@ def _typed(column: str, text: str | None):
     "A field's text typed as silver types it (None for a missing value)."
     if text is None or text.strip() in MISSING:
         return None
-    text, kind = text.strip(), TYPES["flights"][column]
+    text, kind = text.strip(), CONTRACTS["flights"].types[column]
     if kind == "INT":
         return int(text)
     if kind == "DOUBLE":
