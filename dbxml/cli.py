@@ -41,6 +41,7 @@ def check_python() -> str:
                          f"this is {version[0]}.{version[1]}.")
     return "%d.%d" % version
 
+# %% ../nbs/05_cli.ipynb #a1fa1337
 def databricks_identity() -> str:
     "Who the Databricks SDK's unified configuration authenticates as; a `DbxmlError` when it cannot."
     from dbxml.databricks import check_auth, workspace_client
@@ -48,6 +49,7 @@ def databricks_identity() -> str:
     client = workspace_client()
     return f"{check_auth(client)} at {client.config.host}"
 
+# %% ../nbs/05_cli.ipynb #6c97c31b
 MIN_FREE_DISK_GB = 1  # measured: a year's run leaves about 100 MB under the home, Delta's jars and Ivy's cache 175 MB;
                       # the rest is headroom for Spark's temporary files
 
@@ -71,6 +73,7 @@ def describe_jars_cache(cache: Path) -> str:
         return f"{len(jars)} jars cached in {cache}"
     return f"not cached yet: the first Spark start fetches them from Maven Central into {cache} (once)"
 
+# %% ../nbs/05_cli.ipynb #babb8e41
 def doctor(args: argparse.Namespace) -> int:
     "`dbxml doctor`: check the prerequisites of a target; every check is printed, and any failure ends in an error."
     from dbxml.spark import check_java, check_worker_python, jars_cache

@@ -99,6 +99,7 @@ def gold_inputs(spark: SparkSession, target: Target, month: str) -> dict | None:
     silver = latest_note(spark, FLIGHTS_SPEC.on(target).name, stage="silver", batch=month)
     return {"silver": silver.get("inputs"), "dbxml": __version__} if silver and silver.get("inputs") else None
 
+# %% ../nbs/14_gold.ipynb #51d5c6dd
 def build_month(spark: SparkSession, target: Target,
                 month: str,  # `YYYY-MM`
                ) -> dict:

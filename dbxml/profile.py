@@ -16,6 +16,7 @@ from pyspark.sql import SparkSession
 
 from .config import DbxmlError, Target
 from .spark import get_spark
+from .tables import rows_added
 
 # %% auto #0
 __all__ = ['SCAN_LOGGER', 'TaskProfile', 'profiling', 'ProfilingExecutor', 'profile_table']
@@ -38,14 +39,12 @@ def _commit_files(storage_root: Path) -> set[Path]:
     "Every Delta commit file under `storage_root`."
     return set(Path(storage_root).glob("**/_delta_log/*.json"))
 
-def _rows_added(commit: Path) -> int:
-    "The rows commit file `commit` added: output rows less those copied from the files it rewrote."
+def _commit_rows(commit: Path) -> int:
+    "The rows commit file `commit` added (see `dbxml.tables.rows_added`)."
     for line in commit.read_text().splitlines():
         info = json.loads(line).get("commitInfo")
         if info is not None:
-            metrics = info.get("operationMetrics", {})
-            copied = metrics.get("numCopiedRows", metrics.get("numTargetRowsCopied", 0))
-            return int(metrics.get("numOutputRows", 0)) - int(copied)
+            return rows_added(info.get("operationMetrics", {}))
     return 0
 
 # %% ../nbs/34_profile.ipynb #ebd235a2
@@ -93,7 +92,7 @@ def profiling(target: Target,  # a `local` target: its session, warehouse and lo
         context.setLocalProperty("spark.jobGroup.id", previous)
         profile.spark_jobs = len(context.statusTracker().getJobIdsForGroup(group))
         new = _commit_files(target.storage_root) - before
-        profile.delta_commits, profile.rows_written = len(new), sum(_rows_added(commit) for commit in new)
+        profile.delta_commits, profile.rows_written = len(new), sum(_commit_rows(commit) for commit in new)
         files = [line for line in _scan_lines(log, offset)[0] if line.startswith("Reading File path:")]
         profile.log_files_read = sum("/_delta_log/" in line for line in files)
         profile.data_files_read = len(files) - profile.log_files_read

@@ -115,6 +115,7 @@ def predict_probabilities(model_uri: str, features: pd.DataFrame):
     "The delay probabilities of the model at `model_uri` (any `models:/` URI) for `features`."
     return mlflow.pyfunc.load_model(model_uri).predict(features)[:, 1]
 
+# %% ../nbs/21_registry.ipynb #30655be7
 def validate(spark: SparkSession, target: Target,
              version: str,  # the challenger's version
              month: str,  # the held-out month to judge both on
@@ -149,6 +150,7 @@ def validate(spark: SparkSession, target: Target,
         client.set_model_version_tag(name, version, key, value)
     return decision
 
+# %% ../nbs/21_registry.ipynb #72b9df29
 def promote(target: Target, decision: Decision,
             why: str,  # what caused the training, e.g. `first model` or `drift in 2013-07`
            ) -> bool:

@@ -155,6 +155,7 @@ def cell_summary(source: str) -> str:
     first = lines[0] if lines else ""
     return first if len(first) <= 70 else first[:67] + "..."
 
+# %% ../nbs/32_runner.ipynb #e0d9e206
 def execute_notebook_task(task: Task, parameters: dict, output: Path, kernel: KernelManager,
                           on_cell=None,  # called with (cell number, cell count, cell) as each cell starts
                          ) -> tuple[dict, str]:
@@ -172,6 +173,7 @@ def execute_notebook_task(task: Task, parameters: dict, output: Path, kernel: Ke
                     f"{error.evalue}")
     return task_values(executed), ""
 
+# %% ../nbs/32_runner.ipynb #1bcdd151
 class PapermillExecutor:
     "Each notebook task in a fresh kernel from `pool`, with papermill; the executed notebook is kept."
 
@@ -245,6 +247,7 @@ def blocked_by(task: Task, results: dict[str, TaskResult]) -> str | None:
         return EXCLUDED
     return None
 
+# %% ../nbs/32_runner.ipynb #4e921909
 def run_graph(job: Job, job_parameters: dict[str, str],
               folder: Path,  # where this run's evidence goes (executed notebooks, tracebacks)
               executor: PapermillExecutor | InProcessExecutor,
@@ -303,6 +306,7 @@ def summary_table(results: list[TaskResult]) -> str:
             "  " + str(values["metrics"])
     return "\n".join([line({column: column for column in RESULT_COLUMNS})] + [line(row) for row in rows])
 
+# %% ../nbs/32_runner.ipynb #1b180d90
 def evidence_name(path: Path) -> str:
     "What a failed task left: its partial notebook, or (in-process) its traceback."
     return "partial notebook" if path.suffix == ".ipynb" else "traceback"
@@ -379,6 +383,7 @@ class JobRun:
         "The tasks that failed."
         return [result for result in self.results if result.status == FAILED]
 
+# %% ../nbs/32_runner.ipynb #5008f4ec
 def free_port() -> int:
     "A TCP port nothing listens on now."
     with socket.socket() as probe:
@@ -394,6 +399,7 @@ def run_spark(target: Target):
     with connect_server(target, free_port()) as remote:
         yield remote
 
+# %% ../nbs/32_runner.ipynb #b384b99b
 def run_job(target: Target,  # a local target (`local` or `connect`)
             job_name: str = "monthly",  # a job of the bundle
             overrides: dict[str, str] | None = None,  # job parameters, e.g. `{"month": "2013-01..2013-12"}`

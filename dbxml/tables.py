@@ -19,7 +19,8 @@ from .config import DbxmlError, Target
 # %% auto #0
 __all__ = ['COMMIT_NOTE', 'table_version', 'with_ingestion_metadata', 'append_once', 'Column', 'TableSpec', 'Table',
            'create_table_sql', 'table_constraints', 'ensure_table', 'conform', 'commit_note', 'last_commit_note',
-           'latest_note', 'computed_once', 'slice_sql', 'merge_rows', 'replace_rows', 'rows_written', 'content_digest']
+           'rows_added', 'latest_commit', 'rows_by_batch', 'latest_note', 'computed_once', 'slice_sql', 'merge_rows',
+           'replace_rows', 'rows_written', 'content_digest']
 
 # %% ../nbs/06_tables.ipynb #575ba68c
 def table_version(spark: SparkSession, name: str) -> int | None:
@@ -158,18 +159,49 @@ def last_commit_note(spark: SparkSession, name: str) -> dict | None:
     note = spark.sql(f"DESCRIBE HISTORY {name} LIMIT 1").first()["userMetadata"]
     return json.loads(note) if note else None
 
+def rows_added(metrics: dict) -> int:
+    "The rows a commit added, from its operation metrics: rows written less rows copied from rewritten files."
+    copied = metrics.get("numCopiedRows", metrics.get("numTargetRowsCopied", 0))  # replaceWhere's name, MERGE's
+    return int(metrics.get("numOutputRows", 0)) - int(copied)
+
+def latest_commit(spark: SparkSession,
+                  name: str,  # the full table name
+                  **match,  # what the note must say, e.g. `stage="silver", batch="2013-05"`
+                 ) -> dict | None:
+    "The newest commit of table `name` whose note says `match`: its `version`, `note` and the `rows` it added."
+    if not spark.catalog.tableExists(name):
+        return None
+    history = spark.sql(f"DESCRIBE HISTORY {name}").select("version", "userMetadata", "operationMetrics")
+    for row in history.collect():  # newest first; from the log alone, no data is read
+        note = json.loads(row["userMetadata"]) if row["userMetadata"] else {}
+        if note and all(note.get(key) == value for key, value in match.items()):
+            return {"version": row["version"], "note": note, "rows": rows_added(row["operationMetrics"] or {})}
+    return None
+
+def rows_by_batch(spark: SparkSession,
+                  name: str,  # an append-only table whose appends carry a `batch` note (bronze)
+                 ) -> dict[str, int] | None:
+    "The rows each batch added to table `name`, from its commits' notes and metrics (no data read); None if unknown."
+    history = spark.sql(f"DESCRIBE HISTORY {name}").select("version", "userMetadata", "operationMetrics").collect()
+    totals = {}
+    for row in history:
+        note = json.loads(row["userMetadata"]) if row["userMetadata"] else {}
+        added = int((row["operationMetrics"] or {}).get("numOutputRows", 0))
+        if "batch" in note:
+            totals[note["batch"]] = totals.get(note["batch"], 0) + added
+        elif added:
+            return None  # rows written without a batch note (an older release, a manual change): count the data
+    if not history or min(row["version"] for row in history) != 0:
+        return None  # the oldest commits were cleaned from the log
+    return totals
+
 def latest_note(spark: SparkSession,
                 name: str,  # the full table name
                 **match,  # what the note must say, e.g. `stage="silver", batch="2013-05"`
                ) -> dict | None:
     "The note of the newest commit of table `name` whose note says `match`; None if none does (or no table)."
-    if not spark.catalog.tableExists(name):
-        return None
-    for row in spark.sql(f"DESCRIBE HISTORY {name}").select("userMetadata").collect():  # newest first
-        note = json.loads(row["userMetadata"]) if row["userMetadata"] else {}
-        if note and all(note.get(key) == value for key, value in match.items()):
-            return note
-    return None
+    commit = latest_commit(spark, name, **match)
+    return commit["note"] if commit else None
 
 # %% ../nbs/06_tables.ipynb #17362370
 @contextmanager
@@ -253,8 +285,7 @@ def replace_rows(frame: DataFrame,  # the slice's new rows
 
 def rows_written(spark: SparkSession, name: str) -> int:
     "The rows the latest commit of table `name` added, from Delta's log (no scan of the data)."
-    metrics = spark.sql(f"DESCRIBE HISTORY {name} LIMIT 1").first()["operationMetrics"]
-    return int(metrics.get("numOutputRows", 0)) - int(metrics.get("numCopiedRows", 0))
+    return rows_added(spark.sql(f"DESCRIBE HISTORY {name} LIMIT 1").first()["operationMetrics"])
 
 # %% ../nbs/06_tables.ipynb #459e4fb7
 def content_digest(spark: SparkSession,

@@ -64,6 +64,12 @@ def check_python() -> str:
                          f"this is {version[0]}.{version[1]}.")
     return "%d.%d" % version
 
+
+# %% [markdown]
+# On Databricks, the doctor also names who the workspace says you are:
+
+# %%
+#| export
 def databricks_identity() -> str:
     "Who the Databricks SDK's unified configuration authenticates as; a `DbxmlError` when it cannot."
     from dbxml.databricks import check_auth, workspace_client
@@ -71,6 +77,13 @@ def databricks_identity() -> str:
     client = workspace_client()
     return f"{check_auth(client)} at {client.config.host}"
 
+
+# %% [markdown]
+# A local run needs room in its home, and Delta's jars in the cache (or the network to
+# fetch them once):
+
+# %%
+#| export
 MIN_FREE_DISK_GB = 1  # measured: a year's run leaves about 100 MB under the home, Delta's jars and Ivy's cache 175 MB;
                       # the rest is headroom for Spark's temporary files
 
@@ -94,6 +107,13 @@ def describe_jars_cache(cache: Path) -> str:
         return f"{len(jars)} jars cached in {cache}"
     return f"not cached yet: the first Spark start fetches them from Maven Central into {cache} (once)"
 
+
+# %% [markdown]
+# `dbxml doctor` runs every check and prints one line each; the first failure is the
+# message and the exit status.
+
+# %%
+#| export
 def doctor(args: argparse.Namespace) -> int:
     "`dbxml doctor`: check the prerequisites of a target; every check is printed, and any failure ends in an error."
     from dbxml.spark import check_java, check_worker_python, jars_cache

@@ -301,9 +301,12 @@ def refine_dimension(spark: SparkSession, target: Target,
 
 # %%
 #| export
-def refine_dimensions(spark: SparkSession, target: Target) -> list[dict]:
-    "Refine the latest batch of every dimension."
-    return [refine_dimension(spark, target, source) for source in DIMENSIONS]
+def refine_dimensions(spark: SparkSession, target: Target,
+                      batches: dict[str, str] | None = None,  # source -> batch, as bronze just ingested it
+                     ) -> list[dict]:
+    "Refine every dimension's batch: the one given in `batches`, else the latest in bronze."
+    batches = batches or {}
+    return [refine_dimension(spark, target, source, batches.get(source)) for source in DIMENSIONS]
 
 
 # %% [markdown]

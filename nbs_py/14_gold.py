@@ -150,6 +150,13 @@ def gold_inputs(spark: SparkSession, target: Target, month: str) -> dict | None:
     silver = latest_note(spark, FLIGHTS_SPEC.on(target).name, stage="silver", batch=month)
     return {"silver": silver.get("inputs"), "dbxml": __version__} if silver and silver.get("inputs") else None
 
+
+# %% [markdown]
+# `build_month` replaces both tables' month only when its inputs changed, then
+# reconciles them with silver either way.
+
+# %%
+#| export
 def build_month(spark: SparkSession, target: Target,
                 month: str,  # `YYYY-MM`
                ) -> dict:

@@ -192,6 +192,13 @@ def predict_probabilities(model_uri: str, features: pd.DataFrame):
     "The delay probabilities of the model at `model_uri` (any `models:/` URI) for `features`."
     return mlflow.pyfunc.load_model(model_uri).predict(features)[:, 1]
 
+
+# %% [markdown]
+# `validate` scores the held-out month with both models and judges the challenger by
+# the policy; the decision and both sets of metrics are logged as one MLflow run.
+
+# %%
+#| export
 def validate(spark: SparkSession, target: Target,
              version: str,  # the challenger's version
              month: str,  # the held-out month to judge both on
@@ -226,6 +233,13 @@ def validate(spark: SparkSession, target: Target,
         client.set_model_version_tag(name, version, key, value)
     return decision
 
+
+# %% [markdown]
+# `promote` moves the alias only for a passing decision, and tags the new champion
+# with the version it replaced and why.
+
+# %%
+#| export
 def promote(target: Target, decision: Decision,
             why: str,  # what caused the training, e.g. `first model` or `drift in 2013-07`
            ) -> bool:

@@ -260,6 +260,13 @@ def cell_summary(source: str) -> str:
     first = lines[0] if lines else ""
     return first if len(first) <= 70 else first[:67] + "..."
 
+
+# %% [markdown]
+# The papermill executor runs a task's notebook with its parameters; a failing cell
+# becomes one line naming the cell by its first line of code:
+
+# %%
+#| export
 def execute_notebook_task(task: Task, parameters: dict, output: Path, kernel: KernelManager,
                           on_cell=None,  # called with (cell number, cell count, cell) as each cell starts
                          ) -> tuple[dict, str]:
@@ -277,6 +284,13 @@ def execute_notebook_task(task: Task, parameters: dict, output: Path, kernel: Ke
                     f"{error.evalue}")
     return task_values(executed), ""
 
+
+# %% [markdown]
+# Each task gets a fresh kernel from the pool, shut down after it, so no state leaks
+# from one task to the next (as on Databricks, where each task is its own notebook run):
+
+# %%
+#| export
 class PapermillExecutor:
     "Each notebook task in a fresh kernel from `pool`, with papermill; the executed notebook is kept."
 
@@ -364,6 +378,14 @@ def blocked_by(task: Task, results: dict[str, TaskResult]) -> str | None:
         return EXCLUDED
     return None
 
+
+# %% [markdown]
+# `run_graph` walks the job once, in order. A condition task is judged in place from
+# the values before it; every other task goes to the executor, with its parameters
+# filled and typed.
+
+# %%
+#| export
 def run_graph(job: Job, job_parameters: dict[str, str],
               folder: Path,  # where this run's evidence goes (executed notebooks, tracebacks)
               executor: PapermillExecutor | InProcessExecutor,
@@ -518,6 +540,12 @@ def summary_table(results: list[TaskResult]) -> str:
             "  " + str(values["metrics"])
     return "\n".join([line({column: column for column in RESULT_COLUMNS})] + [line(row) for row in rows])
 
+
+# %% [markdown]
+# A failure names what it left behind, and `Progress` reports as the run goes:
+
+# %%
+#| export
 def evidence_name(path: Path) -> str:
     "What a failed task left: its partial notebook, or (in-process) its traceback."
     return "partial notebook" if path.suffix == ".ipynb" else "traceback"
@@ -622,6 +650,13 @@ class JobRun:
         "The tasks that failed."
         return [result for result in self.results if result.status == FAILED]
 
+
+# %% [markdown]
+# The notebooks of a papermill run reach Spark over Spark Connect: the target's own
+# server, or one `run_job` starts on a free port for the run.
+
+# %%
+#| export
 def free_port() -> int:
     "A TCP port nothing listens on now."
     with socket.socket() as probe:
@@ -637,6 +672,14 @@ def run_spark(target: Target):
     with connect_server(target, free_port()) as remote:
         yield remote
 
+
+# %% [markdown]
+# `run_job` puts it together: one executor for all the planned runs (papermill's
+# kernels and server, this process's Spark, or that Spark measured), then one graph walk
+# and one MLflow run per planned run, stopping at the first failure.
+
+# %%
+#| export
 def run_job(target: Target,  # a local target (`local` or `connect`)
             job_name: str = "monthly",  # a job of the bundle
             overrides: dict[str, str] | None = None,  # job parameters, e.g. `{"month": "2013-01..2013-12"}`
