@@ -55,14 +55,13 @@ def _set_scan_logging(spark: SparkSession, on: bool) -> None:
     log4j = spark.sparkContext._jvm.org.apache.logging.log4j
     log4j.core.config.Configurator.setLevel(SCAN_LOGGER, log4j.Level.INFO if on else log4j.Level.OFF)
 
-def _scan_lines(log: Path, offset: int) -> tuple[list[str], int]:
-    "The lines of the scan log after byte `offset`, and the new end."
+def _scan_lines(log: Path, offset: int) -> list[str]:
+    "The lines of the scan log after byte `offset`."
     if not log.exists():
-        return [], offset
+        return []
     with open(log, "rb") as file:
         file.seek(offset)
-        data = file.read()
-    return data.decode(errors="replace").splitlines(), offset + len(data)
+        return file.read().decode(errors="replace").splitlines()
 
 # %% ../nbs/34_profile.ipynb #18de105e
 @contextmanager
@@ -79,7 +78,7 @@ def profiling(target: Target,  # a `local` target: its session, warehouse and lo
     group = f"dbxml-profile-{run}-{task}-{time.monotonic_ns()}"
     log = Path(target.home) / "logs" / "file-scans.log"
     profile = TaskProfile(run, task)
-    before, (_, offset) = _commit_files(target.storage_root), _scan_lines(log, 0)
+    before, offset = _commit_files(target.storage_root), log.stat().st_size if log.exists() else 0
     previous = context.getLocalProperty("spark.jobGroup.id")
     context.setLocalProperty("spark.jobGroup.id", group)
     _set_scan_logging(spark, True)
@@ -93,7 +92,7 @@ def profiling(target: Target,  # a `local` target: its session, warehouse and lo
         profile.spark_jobs = len(context.statusTracker().getJobIdsForGroup(group))
         new = _commit_files(target.storage_root) - before
         profile.delta_commits, profile.rows_written = len(new), sum(_commit_rows(commit) for commit in new)
-        files = [line for line in _scan_lines(log, offset)[0] if line.startswith("Reading File path:")]
+        files = [line for line in _scan_lines(log, offset) if line.startswith("Reading File path:")]
         profile.log_files_read = sum("/_delta_log/" in line for line in files)
         profile.data_files_read = len(files) - profile.log_files_read
 

@@ -53,6 +53,7 @@ from fastcore.test import test_eq, test_fail
 
 from dbxml.config import scratch_target
 from dbxml.sources import flights_file, land_source_files
+from dbxml.tables import rows_by_batch
 from dbxml.spark import get_spark
 
 
@@ -218,6 +219,8 @@ february = flights_file(scratch, "2013-02")
 february.with_name("2013-02.csv.gz").write_bytes(gzip.compress(february.read_bytes()))
 february.unlink()
 test_eq(ingest_month(spark, scratch, "2013-02")["rows"], 24_951)
+by_batch = rows_by_batch(spark, january["table"])  # each append's rows, from bronze's history alone
+test_eq({batch: rows for batch, rows in by_batch.items() if batch.startswith("2013")}, {"2013-01": 27_004, "2013-02": 24_951})
 dimensions = {result["table"].split(".")[-1]: result["rows"] for result in ingest_dimensions(spark, scratch)}
 test_eq(dimensions, {"bronze_airlines": 16, "bronze_airports": 1458, "bronze_planes": 3322, "bronze_weather": 26115})
 
