@@ -22,7 +22,7 @@ run: $(VENV)/.installed
 
 # doctor first: it prints the interpreter Spark's workers will run, and checks it imports their packages
 test: $(VENV)/.installed doctor check
-	$(GUARDED) $(BIN)/nbdev_test --n_workers 2 --flags slow
+	$(GUARDED) $(BIN)/nbdev_test --n_workers 2 --flags slow --timing
 	$(GUARDED) $(BIN)/pytest
 
 # The fast tier (tests/README.md): the tests that start no Spark, run no pipeline and build no site; a few

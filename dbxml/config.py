@@ -177,4 +177,4 @@ def on_databricks(environ: Mapping[str, str] | None = None) -> bool:
 def scratch_target(name: str = "local",  # the target to copy
                   ) -> Target:
     "Target `name` with its home in a new temporary folder, made once per process (for examples and tests)."
-    return with_overrides(load_target(name, environ={}), home=Path(tempfile.mkdtemp(prefix="dbxml-")))
+    return with_overrides(load_target(name, find_config(), environ={}), home=Path(tempfile.mkdtemp(prefix="dbxml-")))

@@ -338,7 +338,9 @@ test_eq(on_databricks({}), False)
 # Examples and tests need a lakehouse of their own. `scratch_target` gives a copy of a
 # target whose home is a fresh temporary folder, the same one for the whole process, so
 # every example in a process shares one Spark session and one metastore, and parallel
-# test processes never share Derby (which admits one JVM at a time).
+# test processes never share Derby (which admits one JVM at a time). The target comes from
+# the config file found as usual (`DBXML_CONFIG`, else upwards from the working folder),
+# without the environment's overrides of its fields.
 
 # %%
 #| export
@@ -346,7 +348,7 @@ test_eq(on_databricks({}), False)
 def scratch_target(name: str = "local",  # the target to copy
                   ) -> Target:
     "Target `name` with its home in a new temporary folder, made once per process (for examples and tests)."
-    return with_overrides(load_target(name, environ={}), home=Path(tempfile.mkdtemp(prefix="dbxml-")))
+    return with_overrides(load_target(name, find_config(), environ={}), home=Path(tempfile.mkdtemp(prefix="dbxml-")))
 
 
 # %%

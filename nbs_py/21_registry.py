@@ -38,11 +38,14 @@ from dbxml.train import EXPERIMENT, TrainedModel, evaluate, labelled_rows, sourc
 # %%
 #| hide
 from fastcore.test import test_eq, test_fail
+from pyspark.sql import functions as F
 
 from dbxml.config import load_target, scratch_target, with_overrides
+from dbxml.gold import FEATURES_SPEC, build_month
 from dbxml.lakehouse import run_lakehouse
 from dbxml.sources import parse_months
 from dbxml.spark import get_spark
+from dbxml.tables import table_version
 from dbxml.train import train_model
 
 # %% [markdown]
@@ -350,7 +353,26 @@ champion_history(scratch)
 sources = training_sources(scratch, first_version)
 test_eq(sources["training"]["version"], first.training.version)
 pinned = spark.sql(f"SELECT * FROM {sources['training']['table']} VERSION AS OF {sources['training']['version']}")
-test_eq(pinned.where("month = '2013-01' AND delayed IS NOT NULL").count(), len(first.training.to_pandas()[1]))
+training_rows = len(first.training.to_pandas()[1])
+test_eq(pinned.where("month = '2013-01' AND delayed IS NOT NULL").count(), training_rows)
+tags = registry(scratch).get_model_version(model_name(scratch), first_version).tags
+test_eq(tags["training_table_version"], str(sources["training"]["version"]))
+test_eq(json.loads(tags["training_data"])["training"]["months"], ["2013-01"])
+
+# %% [markdown]
+# Gold moves on (January's features are lost and rebuilt: two new versions), yet the
+# pinned version still gives exactly the rows the model learnt from, and its commit names
+# the silver version that gold was built from:
+
+# %%
+features = FEATURES_SPEC.on(scratch)
+spark.sql(f"DELETE FROM {features.name} WHERE month = '2013-01'")
+build_month(spark, scratch, "2013-01")
+assert table_version(spark, features.name) >= sources["training"]["version"] + 2
+test_eq(pinned.where("month = '2013-01' AND delayed IS NOT NULL").count(), training_rows)
+pinned_commit = spark.sql(f"DESCRIBE HISTORY {features.name}").where(F.col("version") == sources["training"]["version"])
+note = json.loads(pinned_commit.first()["userMetadata"])
+assert note["stage"] == "gold" and isinstance(note["silver_flights_version"], int), note
 
 # %% [markdown]
 # ## As a job task

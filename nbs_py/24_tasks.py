@@ -40,8 +40,11 @@ from dbxml.watermark import NEXT, record_month, resolve_month
 from fastcore.test import test_eq
 
 from dbxml.config import scratch_target, with_overrides
+from dbxml.monitor import BASELINES_SPEC, MONITORING_SPEC
 from dbxml.registry import champion_history
 from dbxml.runner import run_job
+from dbxml.score import PREDICTIONS_SPEC
+from dbxml.tables import content_digest
 
 
 # %% [markdown]
@@ -236,16 +239,28 @@ quarter = run_job(scratch, overrides={"month": "2013-01..2013-03", "window": "1"
 values = {(result.run, result.task): result.values for result in quarter.results}
 test_eq(quarter.failed, [])
 test_eq(values["2013-01", "monitor"], {"retrain": False, "reason": "no earlier month to learn from"})
+test_eq((values["2013-01", "score"], values["2013-01", "train"]), ({"rows": 0}, {}))  # no champion; train excluded
+test_eq(values["2013-01", "record_month"], {"recorded": "2013-01"})
+test_eq(values["2013-02", "monitor"], {"retrain": True, "reason": "first model"})
 test_eq((values["2013-02", "train"]["model_version"], values["2013-02", "promote"]["promoted"]), ("1", True))
 test_eq(values["2013-03", "score"], {"rows": 28_834, "model_version": "1"})
+assert values["2013-03", "monitor"]["max_psi"] >= 0 and 0.5 < values["2013-03", "monitor"]["roc_auc"] < 1
 test_eq(champion_history(scratch)["reason"].tolist()[0], "2013-02: first model")
 
 # %% [markdown]
-# Running March again changes nothing it should not: the same champion scores the same
-# flights, and monitoring decides the same.
+# Running March again changes nothing it should not: the lakehouse finds the month
+# unchanged, the same champion scores the same flights, monitoring decides the same, and
+# the predictions, monitoring and baselines tables hold the same rows (only the times they
+# were written differ).
 
 # %%
+spark = get_spark(scratch)
+written = [spec.on(scratch).name for spec in (PREDICTIONS_SPEC, MONITORING_SPEC, BASELINES_SPEC)]
+when = ("scored_at", "monitored_at")
+before = [content_digest(spark, name, when) for name in written]
 again = run_job(scratch, overrides={"month": "2013-03", "window": "1"}, in_process=True)
 rerun = {result.task: result.values for result in again.results}
+test_eq(rerun["lakehouse"]["state"], "unchanged")
 test_eq(rerun["score"], values["2013-03", "score"])
 test_eq(rerun["monitor"], values["2013-03", "monitor"])
+test_eq([content_digest(spark, name, when) for name in written], before)

@@ -61,20 +61,6 @@ IVY_LINES = (":: resolving dependencies", "Host ", "artifacts copied", "Ivy Defa
 
 
 @pytest.mark.slow
-def test_a_first_start_fetches_the_jars_in_one_line_and_keeps_the_resolvers_output_in_a_log(local_env, tmp_path):
-    cache = tmp_path / "empty-jars-cache"
-    result = run_tool("dbxml", "smoke", "--rows", "5", env=local_env | {"DBXML_JARS_CACHE": str(cache)})
-    assert result.returncode == 0, result.stderr
-    output = (result.stdout + result.stderr).splitlines()
-    announced = [line for line in output if "fetching Delta Lake's jars" in line]
-    assert len(announced) == 1 and str(cache / "resolve.log") in announced[0]
-    assert not [line for line in output if line.lstrip().startswith(IVY_LINES)], output
-    log = (cache / "resolve.log").read_text()
-    assert ":: resolving dependencies" in log and "artifacts copied" in log
-    assert cached_jars(cache) and all(Path(jar).is_relative_to(cache) for jar in cached_jars(cache))
-
-
-@pytest.mark.slow
 def test_jars_that_cannot_be_fetched_are_one_clear_error_with_the_cause(local_env, tmp_path):
     empty_repository = tmp_path / "mirror"
     empty_repository.mkdir()
@@ -111,34 +97,43 @@ def test_doctor_for_a_databricks_target_without_credentials_is_one_clear_error(l
     assert "FAIL  databricks auth:" in result.stderr and "DATABRICKS_HOST" in result.stderr
 
 
-@pytest.mark.slow
-def test_smoke_job_tables_persist_across_processes_inside_the_home(local_env, tmp_path):
-    workdir = tmp_path / "elsewhere"
-    workdir.mkdir()
-    env = {**local_env, "DBXML_CONFIG": str(ROOT / "dbxml.toml")}
-    first = run_tool("dbxml", "smoke", "--rows", "42", cwd=workdir, env=env)
-    assert first.returncode == 0, first.stderr
-    assert "wrote and read 42 rows: spark_catalog.local__flights.smoke_numbers (Delta version 0)" in first.stdout
-    second = run_tool("dbxml", "smoke", "--rows", "42", cwd=workdir, env=env)  # a new process, a new JVM
-    assert second.returncode == 0, second.stderr
-    assert "(Delta version 1)" in second.stdout  # it found the first process's table in the metastore
-    home = tmp_path / "home"
-    assert {"warehouse", "metastore_db", "mlflow.db", "derby.log", "mlartifacts"} <= {p.name for p in home.iterdir()}
-    assert list(workdir.iterdir()) == []  # no metastore_db, spark-warehouse or mlruns where the process ran
-
-
 def can_isolate_network():
     return shutil.which("unshare") and shutil.which("ip") and subprocess.run(
         ["unshare", "-n", "true"], capture_output=True).returncode == 0
 
 
+def offline(command):
+    "`command` in a network namespace of its own, with only loopback (what a machine without a network has)."
+    return ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$0" "$@"', *command]
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(not can_isolate_network(), reason="needs unshare -n (root or user namespaces)")
-def test_a_warm_start_needs_no_network(local_env):
-    warm = run_tool("dbxml", "smoke", "--rows", "5", env=local_env)  # resolves the jars if this machine never did
-    assert warm.returncode == 0, warm.stderr
-    offline = subprocess.run(["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$0" "$@"',
-                              str(BIN / "dbxml"), "smoke", "--rows", "5"],
-                             cwd=ROOT, env=local_env, capture_output=True, text=True, timeout=600)
-    assert offline.returncode == 0, offline.stderr
-    assert "wrote and read 5 rows" in offline.stdout
+def test_a_first_start_fetches_the_jars_quietly_and_a_second_start_offline_finds_its_table(local_env, tmp_path):
+    """Two starts on one home and one empty jars cache, from a folder outside the repository. The first fetches
+    Delta's jars in one line (the resolver's output kept in a log) and writes a table. The second, a new process and
+    a new JVM without network (where the machine can isolate one), fetches nothing and finds that table in the home's
+    metastore. Neither leaves a metastore, a warehouse or MLflow runs in the folder it ran in."""
+    cache, workdir = tmp_path / "empty-jars-cache", tmp_path / "elsewhere"
+    workdir.mkdir()
+    env = local_env | {"DBXML_JARS_CACHE": str(cache), "DBXML_CONFIG": str(ROOT / "dbxml.toml")}
+    smoke = [str(BIN / "dbxml"), "smoke", "--rows", "42"]
+    first = subprocess.run(smoke, cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    output = (first.stdout + first.stderr).splitlines()
+    announced = [line for line in output if "fetching Delta Lake's jars" in line]
+    assert len(announced) == 1 and str(cache / "resolve.log") in announced[0]
+    assert not [line for line in output if line.lstrip().startswith(IVY_LINES)], output
+    log = (cache / "resolve.log").read_text()
+    assert ":: resolving dependencies" in log and "artifacts copied" in log
+    assert cached_jars(cache) and all(Path(jar).is_relative_to(cache) for jar in cached_jars(cache))
+    assert "wrote and read 42 rows: spark_catalog.local__flights.smoke_numbers (Delta version 0)" in first.stdout
+
+    isolated = can_isolate_network()  # else the second start runs with the network: the jars still come from cache
+    second = subprocess.run(offline(smoke) if isolated else smoke, cwd=workdir, env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert second.returncode == 0, second.stderr
+    assert "(Delta version 1)" in second.stdout  # it found the first process's table in the metastore
+    assert "fetching Delta Lake's jars" not in second.stdout + second.stderr
+    home = tmp_path / "home"
+    assert {"warehouse", "metastore_db", "mlflow.db", "derby.log", "mlartifacts"} <= {p.name for p in home.iterdir()}
+    assert list(workdir.iterdir()) == []  # no metastore_db, spark-warehouse or mlruns where the process ran

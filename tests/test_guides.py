@@ -77,8 +77,8 @@ COVERED_BY = {  # command: (test file, test function, what the test runs)
     '-p why "manual review"': (*MONTHLY_JOB_TEST, "the runner executes this notebook with papermill and these "
                                                   "parameters, for February and April"),
     ".venv/bin/dbxml check --fix": (*CHECK_FIX_TEST, "a notebook saved by Databricks, fixed"),
-    ".venv/bin/dbxml ui": ("tests/test_ml.py", "test_the_mlflow_ui_shows_the_runs_the_figures_and_the_champion",
-                           "the UI on a free port over a real quarter's runs and registry"),
+    ".venv/bin/dbxml ui": ("tests/test_jobs.py", "test_the_mlflow_ui_shows_the_runs_the_figures_and_the_champion",
+                           "the UI on a free port over the runs and registry of four sampled months"),
     ".venv/bin/pytest tests/test_infra.py tests/test_governance.py tests/test_bundle.py": (
         "tests/test_infra.py", "test_names_line_up", "these suites are part of `make test`"),
 }

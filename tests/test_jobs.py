@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import mlflow
@@ -246,6 +247,112 @@ def test_every_executed_notebook_is_kept_and_logged_to_mlflow(four_months):
     assert second.info.artifact_uri.startswith((four_months["home"] / "mlartifacts").as_uri())
     summary = mlflow.artifacts.load_dict(f"runs:/{second.info.run_id}/summary.json")
     assert [row["status"] for row in summary["tasks"]] == ["SUCCESS"] * 8
+
+
+LOAD_BY_ALIAS = """
+import json, sys
+import mlflow
+from mlflow.exceptions import MlflowException
+home = sys.argv[1]
+mlflow.set_tracking_uri(f"sqlite:///{home}/mlflow.db"); mlflow.set_registry_uri(f"sqlite:///{home}/mlflow.db")
+uri = "models:/local.flights.flight_delay@champion"
+model = mlflow.pyfunc.load_model(uri)
+example = mlflow.models.Model.load(uri).load_input_example(mlflow.artifacts.download_artifacts(uri))
+probabilities = model.predict(example)
+errors = {}
+for name, frame in {"missing_column": example.drop(columns=["dest"]),
+                    "text_for_number": example.assign(distance=example["distance"].astype(str) + " miles")}.items():
+    try:
+        model.predict(frame)
+        errors[name] = None
+    except MlflowException as error:
+        errors[name] = str(error)
+print(json.dumps({"rows": len(example), "shape": list(probabilities.shape),
+                  "probabilities": probabilities[:, 1].tolist(), "row_sums": probabilities.sum(axis=1).tolist(),
+                  "errors": errors}))
+"""
+
+
+@pytest.mark.slow
+def test_a_fresh_process_loads_the_champion_by_alias_and_its_signature_refuses_a_wrong_frame(four_months):
+    done = subprocess.run([sys.executable, "-c", LOAD_BY_ALIAS, str(four_months["home"])], capture_output=True,
+                          text=True, timeout=600)  # MLflow alone: no Spark, no dbxml
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = json.loads(done.stdout.splitlines()[-1])
+    assert loaded["shape"] == [loaded["rows"], 2] and loaded["rows"] > 0
+    assert all(0 < value < 1 for value in loaded["probabilities"])
+    assert all(abs(total - 1) < 1e-9 for total in loaded["row_sums"])
+    assert "Model is missing inputs ['dest']" in loaded["errors"]["missing_column"]
+    assert "distance" in loaded["errors"]["text_for_number"]
+
+
+def get_json(url, body=None):
+    "GET `url` (POST `body` as JSON, if given) and return the JSON answer."
+    request = urllib.request.Request(url, method="POST" if body else "GET", headers={"Content-Type": "application/json"},
+                                     data=json.dumps(body).encode() if body else None)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+@pytest.mark.slow
+def test_the_mlflow_ui_shows_the_runs_the_figures_and_the_champion(four_months):
+    home, port = four_months["home"], free_port()
+    server = subprocess.Popen([str(BIN / "dbxml"), "ui", "--port", str(port)], cwd=ROOT, env=four_months["env"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/health", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "the MLflow UI did not start"
+                time.sleep(1)
+        model = get_json(f"{base}/api/2.0/mlflow/registered-models/get?name=local.flights.flight_delay")
+        registry = mlflow.MlflowClient(registry_uri=f"sqlite:///{home}/mlflow.db")
+        champion = str(registry.get_model_version_by_alias("local.flights.flight_delay", "champion").version)
+        assert {"alias": "champion", "version": champion} in model["registered_model"]["aliases"]
+        experiment = get_json(f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name=/Shared/dbxml/flight_delay")
+        runs = get_json(f"{base}/api/2.0/mlflow/runs/search",
+                        {"experiment_ids": [experiment["experiment"]["experiment_id"]],
+                         "filter": "tags.`dbxml.stage` = 'train'"})["runs"]
+        assert len(runs) == 2  # February's first model and April's retrain
+        figure = urllib.request.urlopen(f"{base}/get-artifact?path=figures/roc.png&run_uuid={runs[0]['info']['run_id']}",
+                                        timeout=10).read()
+        assert figure.startswith(b"\x89PNG")
+    finally:
+        server.terminate()
+        server.wait(timeout=90)
+    # stopping `dbxml ui` stops the MLflow server and its workers too
+    leftovers = subprocess.run(["pgrep", "-f", f"mlflow ui --backend-store-uri sqlite:///{home}"],
+                               capture_output=True, text=True).stdout.split()
+    assert not leftovers, f"MLflow UI processes outlived dbxml ui: {leftovers}"
+
+
+TRAIN_WITHOUT_GOLD = """
+import json, sys
+from pathlib import Path
+from dbxml.config import load_target, with_overrides
+from dbxml.jobs import load_job
+from dbxml.runner import InProcessExecutor
+target = with_overrides(load_target("local", environ={}), home=Path(sys.argv[1]))
+task = load_job("monthly", target).task("train")
+values, error, trace = InProcessExecutor(target).run(task, {"target_name": "local", "month": "2013-02", "window": 1},
+                                                     Path(sys.argv[1]))
+print(json.dumps({"values": values, "error": error, "trace": trace.read_text()}))
+"""
+
+
+@pytest.mark.slow
+def test_training_without_gold_is_one_clear_error_and_its_traceback_is_kept(tmp_path):
+    done = subprocess.run([sys.executable, "-c", TRAIN_WITHOUT_GOLD, str(tmp_path)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    failed = json.loads(done.stdout.splitlines()[-1])
+    assert failed["values"] == {} and failed["error"].startswith("train_task raised DbxmlError: ")
+    assert "build gold first" in failed["error"] and "\n" not in failed["error"]
+    assert "Traceback" in failed["trace"]
 
 
 # --- Spark's Python workers run the project's interpreter, not the first python3 on PATH ---

@@ -79,26 +79,34 @@ def test_a_month_through_spark_connect_writes_what_classic_spark_writes(tmp_path
     assert not differ, f"Spark Connect and classic Spark wrote different contents in {differ}"
 
 
-@pytest.mark.parametrize("table", ["bronze_flights", "silver_flights"])
-def test_a_process_killed_while_writing_a_table_leaves_readable_tables_and_the_rerun_completes(tmp_path, january_twice,
-                                                                                               table):
-    home = tmp_path / "home"
+def kill_when_written(home, table):
+    "Start January's lakehouse job on `home` and kill it (its JVM first) as soon as `table` has data files."
     written = home / "warehouse" / "local__flights.db" / table
+    before = set(written.glob("*.parquet"))  # a rerun's table may hold the files of an earlier, uncommitted write
     writer = lakehouse_job(home, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and writer.poll() is None and not list(written.glob("*.parquet")):
+    while time.monotonic() < deadline and writer.poll() is None and not set(written.glob("*.parquet")) - before:
         time.sleep(0.02)  # kill as soon as the table's data files exist: its commit comes after them
-    assert writer.poll() is None, "the job finished before it could be killed"
+    assert writer.poll() is None, f"the job finished before it could be killed while writing {table}"
     killed = subprocess.run(["pkill", "-9", "-f", f"derby.system.home={home}"], check=False)  # the JVM first
     os.kill(writer.pid, signal.SIGKILL)
     writer.wait()
     assert killed.returncode == 0, "no JVM of the job was found to kill"
-    gone = time.monotonic() + 60  # the rerun comes after the crashed JVM is gone (it holds the Derby metastore)
+    gone = time.monotonic() + 60  # the next run comes after the crashed JVM is gone (it holds the Derby metastore)
     while time.monotonic() < gone and subprocess.run(["pgrep", "-f", f"derby.system.home={home}"],
                                                       capture_output=True).returncode == 0:
         time.sleep(0.2)
-    rerun = results(lakehouse_job(home))[0]  # it reads every table the killed run left, then finishes the month
+
+
+def test_a_process_killed_while_writing_a_table_leaves_readable_tables_and_the_rerun_completes(tmp_path, january_twice):
+    """Killed while writing bronze, then its rerun killed while writing silver (each after the table's data files
+    and before its commit): the third run reads every table the killed runs left and finishes the month exactly as
+    an uninterrupted run does."""
+    home = tmp_path / "home"
+    kill_when_written(home, "bronze_flights")
+    kill_when_written(home, "silver_flights")  # this run read the bronze its killed predecessor left
+    rerun = results(lakehouse_job(home))[0]
     assert rerun["counts"] == [JANUARY]
     classic = january_twice[0]["digests"]
     differ = [table for table in classic if classic[table]["portable"] != rerun["digests"][table]["portable"]]
-    assert not differ, f"after the kill, the rerun left different contents in {differ}"
+    assert not differ, f"after the kills, the rerun left different contents in {differ}"
