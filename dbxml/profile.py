@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +34,8 @@ class TaskProfile:
     log_files_read: int = 0  # Delta log files (commits, checkpoints) the task's scans read
     data_files_read: int = 0  # data files (Parquet) the task's scans read
     rows_written: int = 0  # rows the task's commits added (copied rows not counted)
+    jvm_peak_mb: int = 0  # the Spark JVM's peak resident memory during the task, MiB (Linux; else 0)
+    python_peak_mb: int = 0  # this Python process's peak resident memory during the task, MiB (Linux; else 0)
 
 # %% ../nbs/34_profile.ipynb #71cb8fe3
 def _commit_files(storage_root: Path) -> set[Path]:
@@ -63,6 +66,23 @@ def _scan_lines(log: Path, offset: int) -> list[str]:
         file.seek(offset)
         return file.read().decode(errors="replace").splitlines()
 
+# %% ../nbs/34_profile.ipynb #b13a8f99
+def _reset_peak_memory(pid: int) -> None:
+    "Start a new peak of resident memory for process `pid` (Linux); elsewhere, nothing."
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+def _peak_memory_mb(pid: int) -> int:
+    "The peak resident memory of process `pid` since its last reset, in MiB (0 where Linux does not say)."
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    peak = [line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")]
+    return round(int(peak[0]) / 1024) if peak else 0
+
 # %% ../nbs/34_profile.ipynb #18de105e
 @contextmanager
 def profiling(target: Target,  # a `local` target: its session, warehouse and logs are measured
@@ -82,6 +102,9 @@ def profiling(target: Target,  # a `local` target: its session, warehouse and lo
     previous = context.getLocalProperty("spark.jobGroup.id")
     context.setLocalProperty("spark.jobGroup.id", group)
     _set_scan_logging(spark, True)
+    processes = {"jvm": context._jvm.ProcessHandle.current().pid(), "python": os.getpid()}
+    for pid in processes.values():
+        _reset_peak_memory(pid)
     started = time.perf_counter()
     try:
         yield profile
@@ -95,6 +118,7 @@ def profiling(target: Target,  # a `local` target: its session, warehouse and lo
         files = [line for line in _scan_lines(log, offset) if line.startswith("Reading File path:")]
         profile.log_files_read = sum("/_delta_log/" in line for line in files)
         profile.data_files_read = len(files) - profile.log_files_read
+        profile.jvm_peak_mb, profile.python_peak_mb = (_peak_memory_mb(pid) for pid in processes.values())
 
 # %% ../nbs/34_profile.ipynb #b4e13dff
 class ProfilingExecutor:
@@ -112,11 +136,12 @@ class ProfilingExecutor:
 
 # %% ../nbs/34_profile.ipynb #06a2ab98
 def profile_table(profiles: list[TaskProfile]) -> str:
-    "The profiles as a Markdown table, with a total row."
+    "The profiles as a Markdown table, with a total row (sums; for the peaks, the largest)."
     names = [item.name for item in fields(TaskProfile)]
     lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
     for profile in profiles:
         lines.append("| " + " | ".join(str(getattr(profile, name)) for name in names) + " |")
-    totals = [round(sum(getattr(profile, name) for profile in profiles), 2) for name in names[2:]]
+    totals = [max(getattr(profile, name) for profile in profiles) if name.endswith("_peak_mb")
+              else round(sum(getattr(profile, name) for profile in profiles), 2) for name in names[2:]]
     lines.append("| total | | " + " | ".join(str(value) for value in totals) + " |")
     return "\n".join(lines)

@@ -17,7 +17,9 @@
 # - **log files read** and **data files read**: the files Spark's scans opened, told
 #   apart by whether they sit in a `_delta_log` folder (Spark logs each file it scans;
 #   the profile turns that logger on, into a file of its own, for the task's duration);
-# - **rows written**: from the new commits' own metrics.
+# - **rows written**: from the new commits' own metrics;
+# - **peak memory** of the two processes a local run has: the Spark JVM (the driver and,
+#   locally, its executors) and this Python process (where pandas holds training rows).
 #
 # A profile reads the local session's internals (its status tracker, its log, the
 # warehouse folder), so it runs with the in-process executor on a `local` target. On
@@ -31,6 +33,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -66,6 +69,8 @@ class TaskProfile:
     log_files_read: int = 0  # Delta log files (commits, checkpoints) the task's scans read
     data_files_read: int = 0  # data files (Parquet) the task's scans read
     rows_written: int = 0  # rows the task's commits added (copied rows not counted)
+    jvm_peak_mb: int = 0  # the Spark JVM's peak resident memory during the task, MiB (Linux; else 0)
+    python_peak_mb: int = 0  # this Python process's peak resident memory during the task, MiB (Linux; else 0)
 
 
 # %% [markdown]
@@ -113,6 +118,38 @@ def _scan_lines(log: Path, offset: int) -> list[str]:
 
 
 # %% [markdown]
+# Memory comes from Linux: each process's peak resident memory (`VmHWM` in
+# `/proc/<pid>/status`), which writing `5` to `/proc/<pid>/clear_refs` resets, so the peak
+# is the task's own. Where there is no `/proc` (or no right to reset it), the figure is 0.
+
+# %%
+#| export
+def _reset_peak_memory(pid: int) -> None:
+    "Start a new peak of resident memory for process `pid` (Linux); elsewhere, nothing."
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+def _peak_memory_mb(pid: int) -> int:
+    "The peak resident memory of process `pid` since its last reset, in MiB (0 where Linux does not say)."
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    peak = [line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")]
+    return round(int(peak[0]) / 1024) if peak else 0
+
+
+# %%
+_reset_peak_memory(os.getpid())
+ballast = b"x" * (200 * 2**20)  # 200 MiB, every page written
+assert _peak_memory_mb(os.getpid()) >= 200
+del ballast
+test_eq(_peak_memory_mb(-1), 0)  # no such process: no figure
+
+
+# %% [markdown]
 # ## Measuring
 #
 # `profiling` measures the block: it puts the block's Spark jobs in a job group of its
@@ -139,6 +176,9 @@ def profiling(target: Target,  # a `local` target: its session, warehouse and lo
     previous = context.getLocalProperty("spark.jobGroup.id")
     context.setLocalProperty("spark.jobGroup.id", group)
     _set_scan_logging(spark, True)
+    processes = {"jvm": context._jvm.ProcessHandle.current().pid(), "python": os.getpid()}
+    for pid in processes.values():
+        _reset_peak_memory(pid)
     started = time.perf_counter()
     try:
         yield profile
@@ -152,6 +192,7 @@ def profiling(target: Target,  # a `local` target: its session, warehouse and lo
         files = [line for line in _scan_lines(log, offset) if line.startswith("Reading File path:")]
         profile.log_files_read = sum("/_delta_log/" in line for line in files)
         profile.data_files_read = len(files) - profile.log_files_read
+        profile.jvm_peak_mb, profile.python_peak_mb = (_peak_memory_mb(pid) for pid in processes.values())
 
 
 # %% [markdown]
@@ -172,6 +213,7 @@ test_eq((written.delta_commits, written.rows_written), (1, 1000))
 assert written.spark_jobs >= 1 and read.spark_jobs >= 2
 test_eq((read.delta_commits, read.rows_written), (0, 0))
 assert read.data_files_read >= 1 and read.log_files_read >= 0
+assert written.jvm_peak_mb > 100 and written.python_peak_mb > 50  # a JVM and an interpreter with pyspark loaded
 test_fail(lambda: profiling(with_overrides(scratch, spark="connect", spark_remote="sc://localhost:15002"), "x", "y").__enter__(),
           contains="a profile reads the local session's own counters")
 
@@ -207,12 +249,13 @@ class ProfilingExecutor:
 # %%
 #| export
 def profile_table(profiles: list[TaskProfile]) -> str:
-    "The profiles as a Markdown table, with a total row."
+    "The profiles as a Markdown table, with a total row (sums; for the peaks, the largest)."
     names = [item.name for item in fields(TaskProfile)]
     lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
     for profile in profiles:
         lines.append("| " + " | ".join(str(getattr(profile, name)) for name in names) + " |")
-    totals = [round(sum(getattr(profile, name) for profile in profiles), 2) for name in names[2:]]
+    totals = [max(getattr(profile, name) for profile in profiles) if name.endswith("_peak_mb")
+              else round(sum(getattr(profile, name) for profile in profiles), 2) for name in names[2:]]
     lines.append("| total | | " + " | ".join(str(value) for value in totals) + " |")
     return "\n".join(lines)
 
@@ -220,5 +263,8 @@ def profile_table(profiles: list[TaskProfile]) -> str:
 # %%
 table = profile_table([written, read])
 print(table)
-test_eq(table.splitlines()[0], "| run | task | seconds | spark_jobs | delta_commits | log_files_read | data_files_read | rows_written |")
-assert table.splitlines()[-1].endswith(" | 1000 |")
+test_eq(table.splitlines()[0], "| run | task | seconds | spark_jobs | delta_commits | log_files_read | data_files_read "
+                               "| rows_written | jvm_peak_mb | python_peak_mb |")
+total = [cell.strip() for cell in table.splitlines()[-1].strip("|").split("|")]
+test_eq(total[7:], ["1000", str(max(written.jvm_peak_mb, read.jvm_peak_mb)),
+                    str(max(written.python_peak_mb, read.python_peak_mb))])

@@ -90,6 +90,7 @@
 # .venv/bin/python tests/benchmarks/bench_lakehouse.py   # the stages against a plain PySpark job
 # .venv/bin/python tests/benchmarks/bench_scoring.py     # Spark batch scoring against pandas predict
 # .venv/bin/python tests/benchmarks/bench_run.py         # dbxml run against the same stages as plain calls
+# .venv/bin/python tests/benchmarks/bench_scale.py       # the job on 1x, 3x and 10x the data: time per row, memory
 # ```
 #
 # ## What runs where

@@ -456,8 +456,9 @@ def test_a_run_without_a_month_processes_the_next_landed_month_and_says_when_the
         ran.append(summary_rows(done.stdout))
     profile = {tuple(cells[:2]): [float(cell) for cell in cells[2:]] for line in done.stdout.splitlines()
                if line.startswith("| 2013-02 |") for cells in [[cell.strip() for cell in line.strip("|").split("|")]]}
-    seconds, jobs, commits, log_files, data_files, rows = profile["2013-02", "lakehouse"]
+    seconds, jobs, commits, log_files, data_files, rows, jvm_mb, python_mb = profile["2013-02", "lakehouse"]
     assert seconds > 0 and jobs > 10 and commits >= 4 and log_files > 0 and data_files > 0, profile
+    assert jvm_mb > 200 and python_mb > 50, profile  # a Spark JVM at work, an interpreter holding pyspark
     assert rows >= 2 * 24951 // 20, profile  # bronze and silver each hold the sampled month at least
     assert profile["2013-02", "record_month"][2] == 1, profile  # one commit: the watermark's row
     assert {run for run, _ in ran[0]} == {"2013-01"} and {run for run, _ in ran[1]} == {"2013-02"}
