@@ -358,6 +358,7 @@ test_eq(pinned.where("month = '2013-01' AND delayed IS NOT NULL").count(), train
 tags = registry(scratch).get_model_version(model_name(scratch), first_version).tags
 test_eq(tags["training_table_version"], str(sources["training"]["version"]))
 test_eq(json.loads(tags["training_data"])["training"]["months"], ["2013-01"])
+assert len(tags["git_commit"]) in (40, len("unknown")), tags["git_commit"]  # the code, as well as the data
 
 # %% [markdown]
 # Gold moves on (January's features are lost and rebuilt: two new versions), yet the

@@ -1,6 +1,7 @@
 """The job graph is written once, in the bundle, and `dbxml run` executes it: every task's parameters match its
 notebook's parameters cell; the runner's order, conditions and failure handling on small real notebooks; and the
-monthly job end to end on one Spark Connect server (one JVM), with its notebooks kept and logged to MLflow."""
+monthly job end to end on one Spark Connect server (one JVM), with its notebooks kept and logged to MLflow, its
+champion loaded by alias in a fresh process and shown by the MLflow UI."""
 import inspect
 import json
 import os
