@@ -232,7 +232,7 @@ def copy_repository(source: Path | str,  # a git working tree
     for name in filter(None, names):
         if (source / name).is_file():
             (destination / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source / name, destination / name)
+            shutil.copy2(source / name, destination / name, follow_symlinks=False)  # a link stays a link
     git("init", "-q", cwd=destination)
     git("add", "-A", cwd=destination)
     git("commit", "-qm", f"copy of {source}", cwd=destination)

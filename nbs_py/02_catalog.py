@@ -94,7 +94,7 @@ def parse_table_name(text: str,  # a three-part name, `catalog.schema.table`
 
 
 # %%
-test_eq(parse_table_name("dbxml_prod.flights.gold_features"), TableName("dbxml_prod", "flights", "gold_features"))
+test_eq(parse_table_name("main.sales.gold_features"), TableName("main", "sales", "gold_features"))
 test_fail(lambda: parse_table_name("flights.gold"), contains="must have three parts")
 
 

@@ -20,6 +20,7 @@ import yaml
 from conftest import ROOT
 from support.fake_workspace import BI_WAREHOUSE, TOKEN, USER, FakeWorkspace
 
+from dbxml.config import load_target
 from dbxml.hygiene import copy_repository
 
 DEVELOPER = USER  # a person: dev is deployed by each developer, as themselves
@@ -28,6 +29,7 @@ DEPLOY_PRINCIPAL = "5d1e7b20-6a3f-4d8e-9b42-0de910de910d"  # dbxml-deploy-<env>:
 RUNS_AS = [("dev", DEVELOPER), ("staging", CI_PRINCIPAL), ("prod", CI_PRINCIPAL), ("staging", DEPLOY_PRINCIPAL),
            ("prod", DEPLOY_PRINCIPAL)]  # (target, identity) of every validate the workflows run
 BUILD_SCRIPT = ROOT.parent / "shared" / "tools" / "databricks-cli" / "build.sh"
+SCHEMA = load_target("staging", ROOT / "dbxml.toml", environ={}).schema  # the bundle's and dbxml.toml's schema
 MONTHLY_TASKS = ["lakehouse", "month_complete", "score", "monitor", "retrain_needed", "train", "promote", "record_month"]
 
 
@@ -240,12 +242,12 @@ def test_a_staging_deploy_creates_the_catalog_objects_experiment_and_monitor_wit
     workspace = deploys["staging"]["workspace"]
     [volume] = created(workspace, "/api/2.1/unity-catalog/volumes")
     assert (volume["catalog_name"], volume["schema_name"], volume["name"], volume["volume_type"]) == \
-        ("dbxml_staging", "flights", "raw", "MANAGED")
+        ("dbxml_staging", SCHEMA, "raw", "MANAGED")
     assert workspace.grants["volume/dbxml_staging.flights.raw"] == [
         {"principal": "dbxml-data-engineers", "privileges": ["READ_VOLUME", "WRITE_VOLUME"]},
         {"principal": "dbxml-data-scientists", "privileges": ["READ_VOLUME"]}]
     [model] = created(workspace, "/api/2.1/unity-catalog/models")
-    assert (model["catalog_name"], model["schema_name"], model["name"]) == ("dbxml_staging", "flights", "flight_delay")
+    assert (model["catalog_name"], model["schema_name"], model["name"]) == ("dbxml_staging", SCHEMA, "flight_delay")
     [model_grants] = [grants for key, grants in workspace.grants.items() if key.endswith("dbxml_staging.flights.flight_delay")]
     assert model_grants == [{"principal": "dbxml-data-scientists", "privileges": ["EXECUTE"]},
                             {"principal": "dbxml-data-engineers", "privileges": ["EXECUTE"]}]
@@ -275,7 +277,7 @@ def test_a_deploy_creates_and_publishes_the_dashboard_on_the_platform_warehouse(
         assert draft["display_name"] == f"{prefix}dbxml on-time performance ({target})"
         assert json.loads(draft["serialized_dashboard"]) == json.loads((ROOT / "dashboards" / "ontime.lvdash.json").read_text())
         assert (draft["warehouse_id"], draft["dataset_catalog"], draft["dataset_schema"]) == \
-            (BI_WAREHOUSE.id, catalog, "flights")
+            (BI_WAREHOUSE.id, catalog, SCHEMA)
         assert workspace.published[dashboard_id].get("embed_credentials", False) is False  # viewers use their own rights
         acl = {(entry.get("group_name"), entry["permission_level"]) for entry in workspace.permissions[f"dashboards/{dashboard_id}"]}
         assert {("dbxml-analysts", "CAN_RUN"), ("dbxml-data-engineers", "CAN_MANAGE")} <= acl
