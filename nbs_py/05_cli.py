@@ -257,6 +257,24 @@ def check(args: argparse.Namespace) -> int:
 
 # %%
 #| export
+def release(args: argparse.Namespace) -> int:
+    "`dbxml release`: bump the version and write its changelog section; `--check TAG`: what the release workflow checks."
+    from dbxml.release import check_release, prepare_release
+
+    if args.check:
+        notes = check_release(args.root, args.check)
+        if args.notes:
+            Path(args.notes).write_text(notes)
+        print(notes, end="")
+        return 0
+    version = prepare_release(args.root, part=args.part)
+    print(f"version {version}: settings.ini, the package's __init__.py and CHANGELOG.md's new section. Review them, "
+          f"merge, then tag the merge v{version} (release.yml publishes it).")
+    return 0
+
+
+# %%
+#| export
 def spark_server(args: argparse.Namespace) -> int:
     "`dbxml spark-server`: serve the target's local lakehouse over Spark Connect until interrupted."
     from dbxml.spark import connect_server
@@ -315,6 +333,13 @@ def parser() -> argparse.ArgumentParser:
     checker.add_argument("--fix", action="store_true",
                          help="first fix notebooks saved by Databricks (ids, kernelspec, UI metadata), the library, "
                               "README and twins; print each file changed")
+    releaser = add("release", release, "prepare a release: the next version and its CHANGELOG.md section")
+    releaser.add_argument("--part", type=int, choices=(0, 1, 2), default=2,
+                          help="the part to raise: 0 major, 1 minor, 2 patch (default: 2)")
+    releaser.add_argument("--root", default=".", help="repository root (default: .)")
+    releaser.add_argument("--check", metavar="TAG",
+                          help="instead, check that TAG matches the version and the changelog has its section")
+    releaser.add_argument("--notes", metavar="FILE", help="with --check, also write the release notes to FILE")
     return main_parser
 
 

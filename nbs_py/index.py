@@ -162,7 +162,9 @@
 # | `tests/benchmarks/` | scripts that print timings and ratios (not run by the test suite) |
 # | `settings.ini`, `setup.py` | nbdev 2 settings and packaging |
 # | `constraints.txt` | the lock: exact versions of every dependency |
-# | `.github/workflows/` | CI, CD to staging and prod, and the docs site |
+# | `.github/workflows/` | CI, CD to staging and prod, releases and the docs site |
+# | `copier.yml`, `template/` | the Copier template: a fork with your names, and template updates (not copied into forks) |
+# | `CHANGELOG.md` | every release, newest first (`dbxml release` writes each section) |
 # | `SECURITY.md`, `.secrets.baseline` | reporting a vulnerability; secret scanning's baseline |
 #
 # ## Working on dbxml
@@ -187,3 +189,19 @@
 # Chromium and keeps the screenshots in `build/site-screenshots/`. The notebooks are
 # committed without outputs except their `#| results` cells, which `make results` writes
 # (ADR 0017).
+#
+# ## Make it yours, keep it current
+#
+# A team makes its fork with one [Copier](https://copier.readthedocs.io) command that asks for its
+# names (project, package, catalogs, schema, model, Azure region, GitHub repository) and renames
+# them everywhere. Later, one command in the fork brings in the template's new releases, merged
+# with the fork's own changes. The platform page "Make it yours, keep it current" has the
+# commands, the questions, and how updates merge.
+#
+# ```sh
+# .venv/bin/copier update --trust               # the template's latest release, merged into this project
+# .venv/bin/dbxml release --part 1              # a release: the next version and its CHANGELOG.md section
+# ```
+#
+# A release is a `vX.Y.Z` tag: `release.yml` publishes the wheel and the notes, `docs.yml` the
+# site, and `deploy-prod.yml` deploys it (`nbs/35_release.ipynb`).

@@ -23,6 +23,7 @@ FIELDS = ("project_name", "package_name", "catalog_prefix", "schema", "model_nam
           "github_owner", "github_repo")
 ENVIRONMENTS = ("dev", "staging", "prod", "<env>", "{name}", "{env}")
 MODULE_INDEX = "_modidx.py"  # nbdev's index of the package; rewritten the way nbdev writes it
+KEEP = {"nbs/platform/template.md"}  # the page about the template itself: it names dbxml in every fork
 
 
 def camel_case(package: str) -> str:
@@ -97,7 +98,7 @@ def template_files(template: Path) -> list[Path]:
 def rename_file(project: Path, relative: Path, rename) -> Path | None:
     "Move `relative` to its renamed path in `project` and rename the names in its text; the new path."
     source = project / relative
-    if not source.is_file() or source.is_symlink():
+    if not source.is_file() or source.is_symlink() or relative.as_posix() in KEEP:
         return None  # excluded by copier.yml, or not the template's to rename
     target = project / rename(relative.as_posix())
     if target != source:

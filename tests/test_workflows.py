@@ -314,6 +314,30 @@ def test_tags_and_only_tags_deploy_prod():
     assert tag_path_gaps([load(path) for path in WORKFLOWS]) == []
 
 
+def test_a_release_tag_is_checked_then_publishes_the_wheel_the_notes_and_the_site():
+    "release.yml (nbs/35_release.ipynb): on v* tags only, the tag checked before anything is published."
+    release = load(WORKFLOW_DIR / "release.yml")
+    assert only_on_tags(release)
+    [(_, job)] = jobs(release)
+    assert permissions(release, job) == {"contents": "write"}
+    commands_ = list(commands(job))
+    check = next(index for index, command in enumerate(commands_) if runs([command], "dbxml", "release", "--check"))
+    publish = next(index for index, command in enumerate(commands_) if runs([command], "gh", "release", "create"))
+    assert check < publish and runs(commands_[publish:], "--notes-file", "build/release-notes.md")
+    assert triggers(load(WORKFLOW_DIR / "docs.yml")).get("push") == {"tags": ["v*"]}
+
+
+def test_this_version_can_be_released(capsys):
+    "What release.yml checks, on this repository: its version's tag would pass, with CHANGELOG.md's notes."
+    from dbxml.cli import main
+    from dbxml.release import project_version
+
+    version = project_version(ROOT)
+    assert main(["release", "--root", str(ROOT), "--check", f"v{version}"]) == 0
+    assert capsys.readouterr().out.startswith("The first release") or version != "0.1.0"
+    assert main(["release", "--root", str(ROOT), "--check", "v9.9.9"]) == 1
+
+
 def test_prod_and_staging_environments_are_used_only_by_their_deploys():
     "A job in staging or prod gets that deploy principal's token: only the deploy job may ask for it."
     for path in WORKFLOWS:
