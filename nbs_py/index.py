@@ -91,6 +91,8 @@
 # .venv/bin/python tests/benchmarks/bench_scoring.py     # Spark batch scoring against pandas predict
 # .venv/bin/python tests/benchmarks/bench_run.py         # dbxml run against the same stages as plain calls
 # .venv/bin/python tests/benchmarks/bench_scale.py       # the job on 1x, 3x and 10x the data: time per row, memory
+# .venv/bin/python tests/benchmarks/bench_year.py        # make run's year: time, JVMs, peak memory; the rerun
+# .venv/bin/python tests/benchmarks/report.py           # every benchmark, one table with each goal (--write: the docs)
 # ```
 #
 # ## What runs where

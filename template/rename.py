@@ -23,7 +23,8 @@ FIELDS = ("project_name", "package_name", "catalog_prefix", "schema", "model_nam
           "github_owner", "github_repo")
 ENVIRONMENTS = ("dev", "staging", "prod", "<env>", "{name}", "{env}")
 MODULE_INDEX = "_modidx.py"  # nbdev's index of the package; rewritten the way nbdev writes it
-KEEP = {"nbs/platform/template.md"}  # the page about the template itself: it names dbxml in every fork
+# The page and the decision about the template itself: kept word for word, they name dbxml in every fork.
+KEEP = {"nbs/platform/template.md", "nbs/decisions/0020-copier-template.md"}
 
 
 def camel_case(package: str) -> str:
@@ -35,7 +36,8 @@ def substitutions(old: dict, new: dict) -> list[tuple[str, str]]:
     "The (pattern, replacement) pairs from `old` names to `new`, most specific first."
     esc = {field: re.escape(value) for field, value in old.items()}
     catalogs = "|".join(re.escape(env) for env in ENVIRONMENTS)
-    schema_after = r"(?=[.`'\"\s/)]|$)"  # the schema as a name part, not a word's start (`flights` in `flights_x`)
+    # the schema as a whole name part, not a word's start (`flights_x`); a backslash: a quote escaped in a notebook
+    schema_after = r"(?=[.`'\"\\\s/)]|$)"
     pairs = [
         # the repository and its docs site
         (rf"github\.com/{esc['github_owner']}/{esc['github_repo']}\b", f"github.com/{new['github_owner']}/{new['github_repo']}"),
@@ -47,12 +49,12 @@ def substitutions(old: dict, new: dict) -> list[tuple[str, str]]:
         (rf"\b{esc['catalog_prefix']}_({catalogs})\.{esc['schema']}{schema_after}", None),
         (rf"\b{esc['catalog_prefix']}_({catalogs})", None),
         # the schema where it is the schema: in configuration, volumes, three-part names and prose
-        (rf"\bschema( *)=( *)\"{esc['schema']}\"", None),
+        (rf"\bschema( *)=( *)\\?\"{esc['schema']}\\?\"", None),
         (rf"^(\s*default:\s*){esc['schema']}$", None),  # databricks.yml's variable
         (rf"^(\s*default\s*=\s*)\"{esc['schema']}\"$", None),  # Terraform's variable
         (rf"/{esc['schema']}/raw\b", f"/{new['schema']}/raw"),
         (rf"\blocal\.{esc['schema']}{schema_after}", f"local.{new['schema']}"),
-        (rf"\blocal__{esc['schema']}\.db\b", f"local__{new['schema']}.db"),
+        (rf"\blocal__{esc['schema']}{schema_after}", f"local__{new['schema']}"),  # the local catalog's database
         (rf"schema `{esc['schema']}`", f"schema `{new['schema']}`"),
         (rf"`{esc['schema']}` schema", f"`{new['schema']}` schema"),
         # the model (also in its experiment's and tables' names), the region

@@ -25,7 +25,8 @@ ANSWERS = {"project_name": "acme-ml", "package_name": "acme_ml", "catalog_prefix
 OLD_NAMES = json.loads((ROOT / "template" / "names.json").read_text())
 # Where a fork still says `dbxml`, and why: nowhere but where its updates come from.
 ALLOWED_DBXML = {".copier-answers.yml": "`_src_path` names the template the fork takes its updates from",
-                 "nbs/platform/template.md": "the page about the template the fork came from, kept word for word"}
+                 "nbs/platform/template.md": "the page about the template the fork came from, kept word for word",
+                 "nbs/decisions/0020-copier-template.md": "the decision about the template, kept word for word"}
 NOT_IN_FORKS = {"copier.yml", "template/names.json", "template/rename.py", "tests/test_template.py"}
 
 
@@ -84,8 +85,13 @@ def fork(template, tmp_path_factory) -> Path:
 def test_a_fork_has_its_own_names_everywhere(fork, template):
     leftovers = {path for path in git("grep", "-il", "dbxml", cwd=fork).split()}
     assert leftovers == set(ALLOWED_DBXML)
+    kept = [f":!{path}" for path in ALLOWED_DBXML]
     for old in ("flight_delay", "westeurope", "dbxml_dev", "dbxmlstorage"):
-        assert run("git", "grep", "-il", old, "--", ":!nbs/platform/template.md", cwd=fork, check=False).stdout == "", old
+        assert run("git", "grep", "-il", old, "--", *kept, cwd=fork, check=False).stdout == "", old
+    # the schema, wherever a name is made of it (`local__flights.bronze_flights`, `dbxml_prod.flights.x`)
+    old_schema = OLD_NAMES["schema"]
+    for made in (f"local__{old_schema}\\b", f"local\\.{old_schema}\\b", f"_(dev|staging|prod)\\.{old_schema}\\b"):
+        assert run("git", "grep", "-lE", made, "--", *kept, cwd=fork, check=False).stdout == "", made
     renamed = {path.replace("dbxml", "acme_ml") for path in tracked(template)} - NOT_IN_FORKS - {".copier-answers.yml.jinja"}
     assert set(tracked(fork)) == renamed | {".copier-answers.yml"}
     assert (fork / ".ci" / "guard" / "python").is_symlink()  # the guard that makes `python` fail stays a link

@@ -16,6 +16,7 @@ stage and month, totals, rows per second, and the ratio dbxml / plain (the goal 
 Not a test: timings vary with the machine.
 """
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -139,6 +140,9 @@ def main():
     print(f"\nrows per second, silver + gold: dbxml {totals['rows'] / ours:,.0f}, plain {totals['rows'] / totals['plain']:,.0f}; "
           f"bronze {totals['rows'] / totals['bronze']:,.0f}")
     print(f"ratio dbxml / plain (goal <= 1.10): {ours / totals['plain']:.2f}")
+    # for tests/benchmarks/report.py
+    print("RESULT " + json.dumps({"months": len(months), "rows": totals["rows"], "dbxml_s": ours, "plain_s": totals["plain"],
+                                  "ratio": ours / totals["plain"]}))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ It prints the wall time of each, and the ratios of `dbxml run` to each in-proces
 vary with the machine, and the variants run one after another, so other load on the machine affects them unevenly.
 """
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -87,6 +88,10 @@ def main():
     print(f"\n{len(months)} months ({args.months}), window {args.window}")
     for name, value in seconds.items():
         print(f"{name:>26}: {value:7.1f} s   dbxml run / this = {seconds['dbxml run'] / value:.2f}x")
+    # for tests/benchmarks/report.py
+    print("RESULT " + json.dumps({"months": len(months), "seconds": seconds,
+                                  "ratio": seconds["dbxml run"] / seconds["in-process, classic Spark"],
+                                  "ratio_connect": seconds["dbxml run"] / seconds["in-process, Spark Connect"]}))
 
 
 if __name__ == "__main__":

@@ -116,6 +116,20 @@ def main():
             per_flight = (task["seconds"] / task["flights"]) / (first["seconds"] / first["flights"])
             cells.append(f"{per_flight:.2f} / {task['jvm'] / first['jvm']:.2f} / {task['python'] / first['python']:.2f}")
         print(f"{name:<14}" + "".join(f"{cell:>22}" for cell in cells))
+    # for tests/benchmarks/report.py: the largest factor against the first, over all tasks
+    first, last = results[0], results[-1]
+
+    def per_flight(result):
+        return sum(task["seconds"] for task in by_task(result).values()) / sum(result["flights"].values())
+
+    def peak(result, kind):
+        return max(task[kind] for task in by_task(result).values())
+
+    print("RESULT " + json.dumps({"factors": [result["factor"] for result in results],
+                                  "seconds": [result["wall"] for result in results],
+                                  "per_flight_ratio": per_flight(last) / per_flight(first),
+                                  "jvm_peak_ratio": peak(last, "jvm") / peak(first, "jvm"),
+                                  "python_peak_ratio": peak(last, "python") / peak(first, "python")}))
 
 
 if __name__ == "__main__":

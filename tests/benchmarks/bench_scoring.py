@@ -16,6 +16,7 @@ It prints rows per second for each (best of `--repeats`), and the ratio spark / 
 timings vary with the machine.
 """
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -81,6 +82,9 @@ def main():
           f"(+ {load_seconds:.2f} s to load the model once)")
     print(f"ratio spark / pandas    : {spark_seconds / pandas_seconds:7.2f}x the time "
           f"({pandas_seconds / spark_seconds:.0%} of the in-process rate)")
+    # for tests/benchmarks/report.py
+    print("RESULT " + json.dumps({"rows": rows, "spark_rows_per_s": rows / spark_seconds,
+                                  "pandas_rows_per_s": rows / pandas_seconds, "share": pandas_seconds / spark_seconds}))
 
 
 if __name__ == "__main__":
