@@ -55,6 +55,7 @@ def substitutions(old: dict, new: dict) -> list[tuple[str, str]]:
         (rf"/{esc['schema']}/raw\b", f"/{new['schema']}/raw"),
         (rf"\blocal\.{esc['schema']}{schema_after}", f"local.{new['schema']}"),
         (rf"\blocal__{esc['schema']}{schema_after}", f"local__{new['schema']}"),  # the local catalog's database
+        (rf"\bschema: {esc['schema']}{schema_after}", f"schema: {new['schema']}"),  # `dbxml info`'s output
         (rf"schema `{esc['schema']}`", f"schema `{new['schema']}`"),
         (rf"`{esc['schema']}` schema", f"`{new['schema']}` schema"),
         # the model (also in its experiment's and tables' names), the region
@@ -64,6 +65,7 @@ def substitutions(old: dict, new: dict) -> list[tuple[str, str]]:
         (rf"{re.escape(old['package_name'].upper())}", new["package_name"].upper()),
         (rf"{re.escape(camel_case(old['package_name']))}", camel_case(new["package_name"])),
         (rf"{re.escape(camel_case(old['package_name']).lower())}error", f"{camel_case(new['package_name']).lower()}error"),
+        (rf"{esc['package_name']}(?=-\d)", new["package_name"]),  # a wheel's or sdist's name: `dbxml-0.1.0-py3-...`
         (rf"{esc['project_name']}(?=-)|(?<=-){esc['project_name']}\b", new["project_name"]),
         (rf"{esc['project_name']}(?=[a-z0-9])", new["project_name"].replace("-", "")),
         (esc["package_name"], new["package_name"]),

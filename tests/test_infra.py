@@ -259,7 +259,7 @@ def break_storage_root(bundle, toml, names):
 
 
 def break_schema(bundle, toml, names):
-    names["schema"] = "flight"
+    names["schema"] = "not_the_schema"
 
 
 def break_group(bundle, toml, names):
@@ -281,7 +281,7 @@ def break_bundle_variable(bundle, toml, names):
 @pytest.mark.parametrize("breakage, reported", [
     (break_bundle_catalog, "staging: bundle catalog dbxml_stage != Terraform's dbxml_staging"),
     (break_storage_root, "prod: dbxml.toml storage_root abfss://prod@otheraccount"),
-    (break_schema, "bundle schema flights != Terraform's flight"),
+    (break_schema, f"bundle schema {dbxml_config()['targets']['dev']['schema']} != Terraform's not_the_schema"),
     (break_group, "bundle variable analysts_group defaults to dbxml-analysts, Terraform creates dbxml-analyst"),
     (break_deploy_principal, "prod: deploy principal dbxml-deploy-production"),
     (break_output, "output bundle_targets has"),

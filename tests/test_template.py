@@ -90,7 +90,8 @@ def test_a_fork_has_its_own_names_everywhere(fork, template):
         assert run("git", "grep", "-il", old, "--", *kept, cwd=fork, check=False).stdout == "", old
     # the schema, wherever a name is made of it (`local__flights.bronze_flights`, `dbxml_prod.flights.x`)
     old_schema = OLD_NAMES["schema"]
-    for made in (f"local__{old_schema}\\b", f"local\\.{old_schema}\\b", f"_(dev|staging|prod)\\.{old_schema}\\b"):
+    for made in (f"local__{old_schema}\\b", f"local\\.{old_schema}\\b", f"_(dev|staging|prod)\\.{old_schema}\\b",
+                 f"schema: {old_schema}\\b"):
         assert run("git", "grep", "-lE", made, "--", *kept, cwd=fork, check=False).stdout == "", made
     renamed = {path.replace("dbxml", "acme_ml") for path in tracked(template)} - NOT_IN_FORKS - {".copier-answers.yml.jinja"}
     assert set(tracked(fork)) == renamed | {".copier-answers.yml"}
@@ -121,6 +122,13 @@ def test_the_default_answers_copy_the_template_unchanged(template, tmp_path):
     assert set(tracked(copy)) == expected | {".copier-answers.yml"}
     differing = [name for name in expected if (copy / name).read_bytes() != (template / name).read_bytes()]
     assert differing == []
+
+
+def edit(path: Path, old: str, new: str):
+    "Replace the first `old` in `path` with `new`."
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
 
 
 def release(template: Path, version: str, edits: dict[str, tuple[str, str]]):
@@ -155,6 +163,8 @@ def test_a_fork_takes_a_template_release_with_one_command(template, tmp_path):
         ".github/workflows/ci.yml": WORKFLOW_STEP, "constraints.txt": NEW_PIN,
         "settings.ini": ("pandas<3 ", "pandas<3 cowsay>=6 ")})
 
+    page = (ROOT / "nbs" / "platform" / "template.md").read_text()
+    assert "\n.venv/bin/copier update --trust\n" in page  # the command the page gives, run here as the fork would
     run(BIN / "copier", "update", "--trust", "--defaults", "--quiet", cwd=fork)
 
     changed = set(git("diff", "--name-only", "HEAD", cwd=fork).split())
@@ -173,12 +183,6 @@ def test_a_fork_takes_a_template_release_with_one_command(template, tmp_path):
     assert set(git("grep", "-il", "dbxml", cwd=fork).split()) == set(ALLOWED_DBXML)
     git("commit", "-qam", "take dbxml v0.2.0", cwd=fork)
     fork_checks(fork, "acme_ml")
-
-
-def edit(path: Path, old: str, new: str):
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new, 1))
 
 
 @pytest.mark.slow
