@@ -59,8 +59,10 @@ def project_version(root: Path | str = ".",  # the repository
         raise DbxmlError("settings.ini has no `version = X.Y.Z` line.")
     return found.group(1)
 
+
 # %%
 test_eq(re.fullmatch(r"\d+\.\d+\.\d+", project_version("..")) is not None, True)
+
 
 # %%
 #| export
@@ -75,11 +77,13 @@ def next_version(version: str,  # `X.Y.Z`
     numbers[part + 1:] = [0] * (2 - part)
     return ".".join(map(str, numbers))
 
+
 # %%
 test_eq(next_version("0.1.9", 2), "0.1.10")
 test_eq(next_version("0.1.9", 1), "0.2.0")
 test_eq(next_version("0.1.9", 0), "1.0.0")
 test_fail(lambda: next_version("0.1.9", 3), contains="part must be")
+
 
 # %%
 #| export
@@ -93,6 +97,7 @@ def set_version(root: Path | str,  # the repository
     package = re.search(r"^lib_path = (\S+)$", text, re.MULTILINE).group(1)
     init = Path(root) / package / "__init__.py"
     init.write_text(re.sub(r'^__version__ = ".*"$', f'__version__ = "{version}"', init.read_text(), flags=re.MULTILINE))
+
 
 # %% [markdown]
 # ## The changes merged since the last release
@@ -130,6 +135,7 @@ def merged_changes(root: Path | str = ".",  # the repository
         changes.append(subject.strip())
     return changes
 
+
 # %% [markdown]
 # An example repository: two changes, the release `v0.1.0`, then a squash-merged change and a
 # merged pull request.
@@ -159,6 +165,7 @@ _git(example, "-c", "user.name=dbxml", "-c", "user.email=dbxml@example.org", "me
 test_eq(last_release(example), "v0.1.0")
 test_eq(merged_changes(example, "v0.1.0"), ["Scoring reads the champion by alias (#6)", "The monitor counts in one pass"])
 test_eq(len(merged_changes(example)), 4)
+
 
 # %% [markdown]
 # ## The changelog
@@ -197,6 +204,7 @@ def release_notes(changelog: str,  # the changelog's text
         raise DbxmlError(f"CHANGELOG.md has no section for {version}: run `dbxml release` before tagging.")
     return found.group(2).strip() + "\n"
 
+
 # %%
 preamble = "# Changelog\n\nEvery release, newest first.\n"
 first = add_section(preamble, changelog_section("0.1.0", ["Bronze keeps every byte"], date(2026, 11, 1)))
@@ -206,6 +214,7 @@ test_eq(second.index("## 0.2.0") < second.index("## 0.1.0"), True)
 test_eq(release_notes(second, "0.1.0"), "- Bronze keeps every byte\n")
 test_fail(lambda: add_section(second, changelog_section("0.2.0", [], date(2026, 12, 2))), contains="already has")
 test_fail(lambda: release_notes(second, "0.3.0"), contains="no section for 0.3.0")
+
 
 # %% [markdown]
 # ## Preparing a release, and checking its tag
@@ -236,6 +245,7 @@ def check_release(root: Path | str,  # the repository, checked out at the tag
         raise DbxmlError(f"tag {tag} does not match settings.ini's version {version} (expected v{version}).")
     changelog = Path(root) / "CHANGELOG.md"
     return release_notes(changelog.read_text() if changelog.exists() else "", version)
+
 
 # %% [markdown]
 # In the example repository, the minor release after `v0.1.0` is 0.2.0, and its section holds the
