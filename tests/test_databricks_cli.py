@@ -20,9 +20,9 @@ import yaml
 from conftest import ROOT
 from support.fake_workspace import BI_WAREHOUSE, TOKEN, USER, FakeWorkspace
 
+import dbxml
 from dbxml.config import load_target
 from dbxml.hygiene import copy_repository
-from dbxml.release import project_version
 
 DEVELOPER = USER  # a person: dev is deployed by each developer, as themselves
 CI_PRINCIPAL = "9f3c2a4e-1b7d-4c55-8e21-0c1c1c1c1c1c"  # dbxml-ci: the pull-request check signs in as it
@@ -30,7 +30,7 @@ DEPLOY_PRINCIPAL = "5d1e7b20-6a3f-4d8e-9b42-0de910de910d"  # dbxml-deploy-<env>:
 RUNS_AS = [("dev", DEVELOPER), ("staging", CI_PRINCIPAL), ("prod", CI_PRINCIPAL), ("staging", DEPLOY_PRINCIPAL),
            ("prod", DEPLOY_PRINCIPAL)]  # (target, identity) of every validate the workflows run
 BUILD_SCRIPT = ROOT.parent / "shared" / "tools" / "databricks-cli" / "build.sh"
-WHEEL = f"dbxml-{project_version(ROOT)}-py3-none-any.whl"  # the package's wheel, as the bundle builds it
+WHEEL = f"{dbxml.__name__}-{dbxml.__version__}-py3-none-any.whl"  # the package's wheel, as the bundle builds it
 SCHEMA = load_target("staging", ROOT / "dbxml.toml", environ={}).schema  # the bundle's and dbxml.toml's schema
 MONTHLY_TASKS = ["lakehouse", "month_complete", "score", "monitor", "retrain_needed", "train", "promote", "record_month"]
 
