@@ -129,10 +129,14 @@ def run_job_command(args: argparse.Namespace) -> int:
     parameters = parse_assignments(args.parameter)
     if args.job == "monthly" and target.is_local:
         check_months_landed(target, parameters.get("month", ""))
-    outcome = run_job(target, args.job, parameters, Progress(), in_process=args.in_process, profile=args.profile)
+    outcome = run_job(target, args.job, parameters, Progress(), in_process=args.in_process, profile=args.profile,
+                      again=args.again)
     print(f"\n{summary_table(outcome.results)}\n")
     if outcome.profiles:
         print(f"the profile ({outcome.folder / 'profile.md'}):\n{(outcome.folder / 'profile.md').read_text()}")
+    if outcome.skipped and not outcome.results:
+        print(f"nothing new: {', '.join(outcome.skipped)} already processed (dbxml.watermark); "
+              "pass --again to run them again.")
     if any(result.values.get("state") == "nothing new" for result in outcome.results):
         print("nothing new: every month that has landed is processed (dbxml.watermark); land the next month's "
               "file, or pass -p month=YYYY-MM to rebuild one.")
@@ -245,6 +249,8 @@ def parser() -> argparse.ArgumentParser:
                              "without a month, the oldest landed month not processed yet")
     runner.add_argument("--in-process", action="store_true",
                         help="call the task functions in this process (one JVM, no notebooks) instead of papermill")
+    runner.add_argument("--again", action="store_true",
+                        help="run months the watermark already holds (by default they are skipped)")
     runner.add_argument("--profile", action="store_true",
                         help="in process, measure each task (seconds, Spark jobs, Delta commits, files read, rows "
                              "written) and print the table (a local target)")

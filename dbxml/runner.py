@@ -27,14 +27,15 @@ from .config import DbxmlError, Target
 from .jobs import Job, Task, bundle_root, condition_holds, fill_references, load_job, task_order
 from .params import coerce, render_value, task_values
 from .sources import parse_months
-from .spark import connect_server
+from .spark import connect_server, connect_spark, get_spark
 
 # %% auto #0
 __all__ = ['WARM_IMPORTS', 'SUCCESS', 'FAILED', 'EXCLUDED', 'UPSTREAM_FAILED', 'RESULT_COLUMNS', 'QUIET_VALUES',
            'JOBS_EXPERIMENT', 'parse_assignments', 'planned_runs', 'notebook_defaults', 'task_parameters',
            'runner_kernel', 'KernelPool', 'TaskResult', 'cell_summary', 'execute_notebook_task', 'PapermillExecutor',
            'InProcessExecutor', 'dependency_state', 'blocked_by', 'run_graph', 'result_row', 'summary_table',
-           'evidence_name', 'Progress', 'log_run', 'JobRun', 'free_port', 'run_spark', 'run_job']
+           'evidence_name', 'Progress', 'log_run', 'JobRun', 'free_port', 'run_spark', 'records_watermark',
+           'unprocessed', 'run_job']
 
 # %% ../nbs/32_runner.ipynb #33bfebce
 def parse_assignments(pairs: list[str],  # `key=value` strings from the command line
@@ -330,6 +331,10 @@ class Progress:
             self.stream.write(f"\r\033[K{self.current}: cell {number}/{count} {cell_summary(cell.source)}")
             self.stream.flush()
 
+    def months_skipped(self, months: list[str]) -> None:
+        self.stream.write(f"already processed, skipped: {', '.join(months)} (dbxml run --again runs them)\n")
+        self.stream.flush()
+
     def task_finished(self, result: TaskResult) -> None:
         row = result_row(result)
         text = f"{row['run']} {row['task']}: {row['status'].lower()} in {row['seconds']} s"
@@ -377,6 +382,7 @@ class JobRun:
     results: list[TaskResult]
     mlflow_runs: list[str]
     profiles: list = field(default_factory=list)  # `dbxml.profile.TaskProfile`s, when the run was profiled
+    skipped: list[str] = field(default_factory=list)  # months not run: the watermark holds them
 
     @property
     def failed(self) -> list[TaskResult]:
@@ -400,6 +406,19 @@ def run_spark(target: Target):
         yield remote
 
 # %% ../nbs/32_runner.ipynb #b384b99b
+def records_watermark(job: Job) -> bool:
+    "Whether `job` records the months it completes (it has the `record_month` task)."
+    return any(task.notebook is not None and task.notebook.stem == "record_month" for task in job.tasks)
+
+def unprocessed(plans: list[dict],  # `planned_runs` output
+                processed: list[str],  # months the watermark holds
+               ) -> tuple[list[dict], list[str]]:
+    "The plans still to run, and the months skipped because the watermark holds them (`next` is never skipped)."
+    done = set(processed)
+    return ([plan for plan in plans if plan.get("month") not in done],
+            [plan["month"] for plan in plans if plan.get("month") in done])
+
+# %% ../nbs/32_runner.ipynb #3a08395b
 def run_job(target: Target,  # a local target (`local` or `connect`)
             job_name: str = "monthly",  # a job of the bundle
             overrides: dict[str, str] | None = None,  # job parameters, e.g. `{"month": "2013-01..2013-12"}`
@@ -407,6 +426,7 @@ def run_job(target: Target,  # a local target (`local` or `connect`)
             root: Path | None = None,  # the bundle's folder (default: found from the working folder)
             in_process: bool = False,  # call the task functions in this process instead of running notebooks
             profile: bool = False,  # measure each task (in process, on a `local` target): `JobRun.profiles`
+            again: bool = False,  # run months the watermark already holds (default: skip them, see `unprocessed`)
            ) -> JobRun:
     "Run the job's graph for each planned run, on one Spark; returns every task's result."
     if target.spark == "databricks":
@@ -421,14 +441,21 @@ def run_job(target: Target,  # a local target (`local` or `connect`)
     folder.mkdir(parents=True, exist_ok=True)
     outcome = JobRun(job, folder, [], [])
     with contextlib.ExitStack() as stack:
+        remote = None if in_process or profile else stack.enter_context(run_spark(target))
+        if records_watermark(job) and not again:
+            from dbxml.watermark import processed_months  # only here: the watermark is a Delta table
+
+            spark = get_spark(target) if remote is None else connect_spark(remote)
+            plans, outcome.skipped = unprocessed(plans, processed_months(spark, target))
+            if outcome.skipped and progress is not None:
+                progress.months_skipped(outcome.skipped)
         if profile:
             from dbxml.profile import ProfilingExecutor  # only here: it reads the local session's counters
 
             executor = ProfilingExecutor(InProcessExecutor(target), target)
         elif in_process:
             executor = InProcessExecutor(target)  # the target's own Spark, in this process
-        else:
-            remote = stack.enter_context(run_spark(target))
+        elif plans:
             # SPARK_REMOTE too: library code that asks pyspark for "the" session (MLflow's dataset lineage) finds it
             environ = os.environ | {"DBXML_SPARK": "connect", "DBXML_SPARK_REMOTE": remote, "SPARK_REMOTE": remote}
             pool = KernelPool(environ, root, folder / "kernels.log")

@@ -248,7 +248,8 @@ assert values["2013-03", "monitor"]["max_psi"] >= 0 and 0.5 < values["2013-03", 
 test_eq(champion_history(scratch)["reason"].tolist()[0], "2013-02: first model")
 
 # %% [markdown]
-# Running March again changes nothing it should not: the lakehouse finds the month
+# Asked for March again, the runner skips it: the watermark holds it. Run anyway
+# (`again=True`), it changes nothing it should not: the lakehouse finds the month
 # unchanged, the same champion scores the same flights, monitoring decides the same, and
 # the predictions, monitoring and baselines tables hold the same rows (only the times they
 # were written differ).
@@ -258,7 +259,9 @@ spark = get_spark(scratch)
 written = [spec.on(scratch).name for spec in (PREDICTIONS_SPEC, MONITORING_SPEC, BASELINES_SPEC)]
 when = ("scored_at", "monitored_at")
 before = [content_digest(spark, name, when) for name in written]
-again = run_job(scratch, overrides={"month": "2013-03", "window": "1"}, in_process=True)
+skipped = run_job(scratch, overrides={"month": "2013-03", "window": "1"}, in_process=True)
+test_eq((skipped.skipped, skipped.results), (["2013-03"], []))
+again = run_job(scratch, overrides={"month": "2013-03", "window": "1"}, in_process=True, again=True)
 rerun = {result.task: result.values for result in again.results}
 test_eq(rerun["lakehouse"]["state"], "unchanged")
 test_eq(rerun["score"], values["2013-03", "score"])

@@ -63,7 +63,7 @@ from dbxml.config import DbxmlError, Target
 from dbxml.jobs import Job, Task, bundle_root, condition_holds, fill_references, load_job, task_order
 from dbxml.params import coerce, render_value, task_values
 from dbxml.sources import parse_months
-from dbxml.spark import connect_server
+from dbxml.spark import connect_server, connect_spark, get_spark
 
 # %%
 #| hide
@@ -569,6 +569,10 @@ class Progress:
             self.stream.write(f"\r\033[K{self.current}: cell {number}/{count} {cell_summary(cell.source)}")
             self.stream.flush()
 
+    def months_skipped(self, months: list[str]) -> None:
+        self.stream.write(f"already processed, skipped: {', '.join(months)} (dbxml run --again runs them)\n")
+        self.stream.flush()
+
     def task_finished(self, result: TaskResult) -> None:
         row = result_row(result)
         text = f"{row['run']} {row['task']}: {row['status'].lower()} in {row['seconds']} s"
@@ -644,6 +648,7 @@ class JobRun:
     results: list[TaskResult]
     mlflow_runs: list[str]
     profiles: list = field(default_factory=list)  # `dbxml.profile.TaskProfile`s, when the run was profiled
+    skipped: list[str] = field(default_factory=list)  # months not run: the watermark holds them
 
     @property
     def failed(self) -> list[TaskResult]:
@@ -674,9 +679,42 @@ def run_spark(target: Target):
 
 
 # %% [markdown]
-# `run_job` puts it together: one executor for all the planned runs (papermill's
-# kernels and server, this process's Spark, or that Spark measured), then one graph walk
-# and one MLflow run per planned run, stopping at the first failure.
+# A month the watermark holds was processed by a run that completed: running it again
+# rebuilds nothing (every stage finds its inputs unchanged) but still scores, monitors
+# and decides again, which for a year is most of a first run's time. So a local run of
+# the monthly job skips the months `processed_months` already holds, and says so;
+# `again=True` (`dbxml run --again`) runs them anyway. Only a job that records the
+# watermark skips: a job without the `record_month` task never completes a month. The
+# job graph itself is unchanged, so a backfill of a month on Databricks runs it again,
+# as Databricks' own `month=YYYY-MM` run would.
+
+# %%
+#| export
+def records_watermark(job: Job) -> bool:
+    "Whether `job` records the months it completes (it has the `record_month` task)."
+    return any(task.notebook is not None and task.notebook.stem == "record_month" for task in job.tasks)
+
+def unprocessed(plans: list[dict],  # `planned_runs` output
+                processed: list[str],  # months the watermark holds
+               ) -> tuple[list[dict], list[str]]:
+    "The plans still to run, and the months skipped because the watermark holds them (`next` is never skipped)."
+    done = set(processed)
+    return ([plan for plan in plans if plan.get("month") not in done],
+            [plan["month"] for plan in plans if plan.get("month") in done])
+
+
+# %%
+plans = [{"month": "2013-01", "window": "3"}, {"month": "2013-02", "window": "3"}, {"month": "next"}]
+test_eq(unprocessed(plans, ["2013-01"]), ([plans[1], plans[2]], ["2013-01"]))
+test_eq(unprocessed(plans, []), (plans, []))
+test_eq(records_watermark(job), True)
+
+
+# %% [markdown]
+# `run_job` puts it together: one Spark for all the planned runs (papermill's server, or
+# this process's own), the months already processed set aside, one executor (the
+# kernels, this process's Spark, or that Spark measured), then one graph walk and one
+# MLflow run per planned run, stopping at the first failure.
 
 # %%
 #| export
@@ -687,6 +725,7 @@ def run_job(target: Target,  # a local target (`local` or `connect`)
             root: Path | None = None,  # the bundle's folder (default: found from the working folder)
             in_process: bool = False,  # call the task functions in this process instead of running notebooks
             profile: bool = False,  # measure each task (in process, on a `local` target): `JobRun.profiles`
+            again: bool = False,  # run months the watermark already holds (default: skip them, see `unprocessed`)
            ) -> JobRun:
     "Run the job's graph for each planned run, on one Spark; returns every task's result."
     if target.spark == "databricks":
@@ -701,14 +740,21 @@ def run_job(target: Target,  # a local target (`local` or `connect`)
     folder.mkdir(parents=True, exist_ok=True)
     outcome = JobRun(job, folder, [], [])
     with contextlib.ExitStack() as stack:
+        remote = None if in_process or profile else stack.enter_context(run_spark(target))
+        if records_watermark(job) and not again:
+            from dbxml.watermark import processed_months  # only here: the watermark is a Delta table
+
+            spark = get_spark(target) if remote is None else connect_spark(remote)
+            plans, outcome.skipped = unprocessed(plans, processed_months(spark, target))
+            if outcome.skipped and progress is not None:
+                progress.months_skipped(outcome.skipped)
         if profile:
             from dbxml.profile import ProfilingExecutor  # only here: it reads the local session's counters
 
             executor = ProfilingExecutor(InProcessExecutor(target), target)
         elif in_process:
             executor = InProcessExecutor(target)  # the target's own Spark, in this process
-        else:
-            remote = stack.enter_context(run_spark(target))
+        elif plans:
             # SPARK_REMOTE too: library code that asks pyspark for "the" session (MLflow's dataset lineage) finds it
             environ = os.environ | {"DBXML_SPARK": "connect", "DBXML_SPARK_REMOTE": remote, "SPARK_REMOTE": remote}
             pool = KernelPool(environ, root, folder / "kernels.log")

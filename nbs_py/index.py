@@ -80,6 +80,7 @@
 # .venv/bin/dbxml info --target prod     # what a target resolves to
 # .venv/bin/dbxml run                                 # the monthly job for the next month not processed yet
 # .venv/bin/dbxml run -p month=2013-05                # ... for one month (or a range a..b): a backfill
+# .venv/bin/dbxml run --again -p month=2013-05        # ... though it was processed (else skipped)
 # .venv/bin/dbxml run --in-process -p month=2013-05   # ... the same tasks as calls in one process (no notebooks)
 # .venv/bin/dbxml run --profile -p month=2013-05      # ... in one process, each task measured (dbxml.profile)
 # .venv/bin/dbxml ui                     # the MLflow UI over the local runs and registry
