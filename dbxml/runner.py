@@ -445,8 +445,15 @@ def run_job(target: Target,  # a local target (`local` or `connect`)
         if records_watermark(job) and not again:
             from dbxml.watermark import processed_months  # only here: the watermark is a Delta table
 
-            spark = get_spark(target) if remote is None else connect_spark(remote)
-            plans, outcome.skipped = unprocessed(plans, processed_months(spark, target))
+            if remote is None:
+                processed = processed_months(get_spark(target), target)
+            else:  # a client of the run's server, closed before the server stops (else its exit waits on it)
+                client = connect_spark(remote)
+                try:
+                    processed = processed_months(client, target)
+                finally:
+                    client.stop()
+            plans, outcome.skipped = unprocessed(plans, processed)
             if outcome.skipped and progress is not None:
                 progress.months_skipped(outcome.skipped)
         if profile:
