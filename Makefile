@@ -25,10 +25,11 @@ test: $(VENV)/.installed doctor check
 	$(GUARDED) $(BIN)/nbdev_test --n_workers 2 --flags slow --timing
 	$(GUARDED) $(BIN)/pytest
 
-# The fast tier (tests/README.md): the tests that start no Spark, run no pipeline and build no site; a few
-# minutes, for every save. `make test` runs them too, with everything else.
+# The fast tier (tests/README.md): the tests that start no Spark, run no pipeline and build no site; under
+# 3 minutes, for every save. They wait on subprocesses (git, pre-commit, make, nbdev), so they run two test
+# files at a time (pytest-xdist); `make test` runs them too, in one process with everything else.
 test-fast: $(VENV)/.installed
-	$(GUARDED) $(BIN)/pytest -m "not slow"
+	$(GUARDED) $(BIN)/pytest -m "not slow" -n 2 --dist loadfile
 
 doctor: $(VENV)/.installed
 	$(GUARDED) $(BIN)/dbxml doctor
