@@ -350,6 +350,13 @@ def parser() -> argparse.ArgumentParser:
     return main_parser
 
 
+# %% [markdown]
+# `dbxml run` skips the months the watermark holds unless `--again` says to run them:
+
+# %%
+test_eq([parser().parse_args(["run", *flag, "-p", "month=2013-03"]).again for flag in ([], ["--again"])],
+        [False, True])
+
 # %%
 #| export
 def main(argv: list[str] | None = None,  # arguments (default: `sys.argv[1:]`)

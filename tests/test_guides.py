@@ -73,7 +73,8 @@ COVERED_BY = {  # command: (test file, test function, what the test runs)
     ".venv/bin/dbxml run monthly --again -p month=2013-03": (
         "tests/test_jobs.py",
         "test_a_run_without_a_month_processes_the_next_landed_month_and_says_when_there_is_nothing_new",
-        "processed months asked for by name (skipped, and said so), then one of them with `--again` in-process"),
+        "processed months asked for by name, skipped and said so; `--again` reaches `run_job(again=True)` "
+        "(`nbs/05_cli.ipynb`), whose rerun of March is `nbs/24_tasks.ipynb`'s example"),
     ".venv/bin/papermill nbs/pipelines/lakehouse.ipynb /tmp/lakehouse-2013-03.ipynb -p month 2013-03": (
         "tests/test_jobs.py", "test_papermill_runs_the_lakehouse_task_notebook_by_hand_with_a_month_parameter",
         "the same papermill call for March"),
