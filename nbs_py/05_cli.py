@@ -357,6 +357,7 @@ def parser() -> argparse.ArgumentParser:
 test_eq([parser().parse_args(["run", *flag, "-p", "month=2013-03"]).again for flag in ([], ["--again"])],
         [False, True])
 
+
 # %%
 #| export
 def main(argv: list[str] | None = None,  # arguments (default: `sys.argv[1:]`)
