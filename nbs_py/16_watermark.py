@@ -12,8 +12,10 @@
 # redone. When every landed month is processed, the run says there is nothing new and
 # ends without error.
 #
-# An explicit month (`month=2013-05`, or a range locally) is a backfill: it runs whatever
-# the table says, and is recorded like any other month. Why this design and not the
+# An explicit month (`month=2013-05`, or a range locally) is a backfill, recorded like any
+# other month. On Databricks it runs whatever the table says; a local `dbxml run` skips
+# the months the table already holds, and says so, unless `--again` ([the
+# runner](32_runner.ipynb)). Why this design and not the
 # run's date: `nbs/decisions/0016-scheduled-month.md`.
 
 # %%

@@ -57,7 +57,7 @@
 # without `-p month`: the run takes the oldest month that has landed and is not in
 # `processed_months`, so a month that failed is tried again and a processed month is
 # not redone; with nothing new, it says so and succeeds. An explicit month or range is a
-# backfill.
+# backfill (locally, a month already processed is skipped unless `--again`).
 #
 # Each executed notebook is kept under `.dbxml/runs/` and logged to MLflow; the run ends
 # with a summary table (task, status, time, rows, model version, metrics). A failing
