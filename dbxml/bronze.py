@@ -16,9 +16,10 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from .catalog import ensure_schema, table_name
 from .config import DbxmlError, Target
-from .contract import CONTRACTS, CORRUPT_RECORD, RAW_BYTES, REPLACEMENT, Contract, FileCheck, check_file, spark_charset
-from .sources import DIMENSIONS, landed_drop
+from .contract import CORRUPT_RECORD, RAW_BYTES, REPLACEMENT, Contract, FileCheck, check_file, spark_charset
+from .sources import landed_drop
 from .tables import append_once, commit_note, latest_commit, with_ingestion_metadata
+from .usecase import use_case_of
 
 # %% auto #0
 __all__ = ['readable_path', 'read_raw_csv', 'with_undecodable_lines', 'ingest_file', 'ingest_month', 'ingest_dimensions']
@@ -76,12 +77,12 @@ def with_undecodable_lines(spark: SparkSession,
 
 # %% ../nbs/11_bronze.ipynb #444b3df2
 def ingest_file(spark: SparkSession, target: Target,
-                source: str,  # a key of `CONTRACTS`
+                contract: Contract,  # the source's
                 check: FileCheck,  # the landed drop, checked by `check_file`
                 batch: str,  # the batch identity
                ) -> dict:
     "Append one landed file to `bronze_<source>` as batch `batch` (once); returns what happened."
-    contract = CONTRACTS[source]
+    source = contract.name
     ensure_schema(spark, target)
     name = table_name(target, f"bronze_{source}").on(target)
     done, written = latest_commit(spark, name, stage="bronze", batch=batch), False
@@ -98,11 +99,13 @@ def ingest_file(spark: SparkSession, target: Target,
 def ingest_month(spark: SparkSession, target: Target,
                  month: str,  # `YYYY-MM`
                 ) -> dict:
-    "Append the flights of `month` to `bronze_flights`, once; the drop is checked against the contract first."
-    check = check_file(landed_drop(target, "flights", month), CONTRACTS["flights"])
-    return ingest_file(spark, target, "flights", check, month)
+    "Append the month's fact file (the demo's flights) to its bronze table, once; checked against its contract first."
+    fact = use_case_of(target).fact
+    check = check_file(landed_drop(target, fact.name, month), fact)
+    return ingest_file(spark, target, fact, check, month)
 
 def ingest_dimensions(spark: SparkSession, target: Target) -> list[dict]:
     "Append each dimension file to its bronze table, once per distinct file content (its checksum is the batch)."
-    checks = {name: check_file(landed_drop(target, name), CONTRACTS[name]) for name in DIMENSIONS}
-    return [ingest_file(spark, target, name, check, check.sha256[:16]) for name, check in checks.items()]
+    dimensions = use_case_of(target).dimensions
+    checks = [(contract, check_file(landed_drop(target, contract.name), contract)) for contract in dimensions]
+    return [ingest_file(spark, target, contract, check, check.sha256[:16]) for contract, check in checks]

@@ -44,6 +44,7 @@ class Target:
     mlflow_registry_uri: str  # where models are registered (`databricks-uc` on Databricks)
     home: Path | None = None  # local targets: the one folder every local file lives in
     spark_remote: str | None = None  # `spark = "connect"`: the Spark Connect URL
+    use_case: str | None = None  # the `UseCase` the stages run, `module:NAME` (default: the flights demo)
 
     @property
     def is_local(self) -> bool:
@@ -137,6 +138,8 @@ def load_target(name: str | None = None,  # target name (default: `DBXML_TARGET`
     if name not in targets:
         raise DbxmlError(f"unknown target {name!r}. Valid targets: {', '.join(targets)} (from {path}).")
     values = dict(targets[name])
+    if "use_case" in config and "use_case" not in values:  # the file's use case, unless the target names its own
+        values["use_case"] = config["use_case"]
     values.update({field: environ[f"DBXML_{field.upper()}"] for field in TARGET_FIELDS
                    if environ.get(f"DBXML_{field.upper()}")})
     check_fields(name, values)

@@ -22,8 +22,8 @@ from .config import DbxmlError
 # %% auto #0
 __all__ = ['SPARK_CHARSETS', 'CORRUPT_RECORD', 'RAW_BYTES', 'FLIGHTS', 'WEATHER', 'PLANES', 'AIRPORTS', 'AIRLINES', 'CONTRACTS',
            'DROP_SUFFIXES', 'SIGNATURES', 'BYTE_ORDER_MARKS', 'REPLACEMENT', 'BLOCK_BYTES', 'Field', 'Rule',
-           'ContractError', 'Contract', 'spark_charset', 'drop_candidates', 'find_drop', 'sniff', 'open_drop',
-           'FileCheck', 'header_difference', 'check_file']
+           'ContractError', 'Contract', 'spark_charset', 'contract_of', 'drop_candidates', 'find_drop', 'sniff',
+           'open_drop', 'FileCheck', 'header_difference', 'check_file']
 
 # %% ../nbs/10_contract.ipynb #8b6c76d4
 @dataclass(frozen=True)
@@ -216,6 +216,16 @@ AIRLINES = Contract(
      Field("name", "STRING", "The airline's full name.")))
 
 CONTRACTS = {contract.name: contract for contract in (FLIGHTS, WEATHER, PLANES, AIRPORTS, AIRLINES)}
+
+def contract_of(source: Contract | str,  # a contract, or the name of one of the demo's (a key of `CONTRACTS`)
+               ) -> Contract:
+    "The contract `source` stands for: a use case passes its own, a name looks up the demo's."
+    if isinstance(source, Contract):
+        return source
+    if source not in CONTRACTS:
+        raise ContractError(f"no contract named {source!r}: pass the use case's Contract itself "
+                            f"(the demo's are {', '.join(CONTRACTS)}).")
+    return CONTRACTS[source]
 
 # %% ../nbs/10_contract.ipynb #163b27f7
 DROP_SUFFIXES = (".csv", ".csv.gz", ".zip")

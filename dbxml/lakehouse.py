@@ -13,12 +13,13 @@ from pyspark.sql import functions as F
 from .bronze import ingest_dimensions, ingest_month
 from .catalog import table_name
 from .config import DbxmlError, Target
-from .contract import CONTRACTS, ContractError, FileCheck, check_file
+from .contract import ContractError, FileCheck, check_file
 from .gold import build_month
 from .quality import VOLUME, volume_finding
 from .silver import refine_dimensions, refine_month
-from .sources import DIMENSIONS, land_source_files, landed_drop
+from .sources import landed_drop
 from .tables import Column, TableSpec, replace_rows, rows_by_batch
+from .usecase import use_case_of
 
 # %% auto #0
 __all__ = ['DATA_QUALITY_SPEC', 'COUNT_COLUMNS', 'check_landing', 'check_volume', 'run_month', 'run_lakehouse', 'format_counts']
@@ -28,12 +29,15 @@ def check_landing(target: Target,
                   months: list[str],  # the months the run will build
                  ) -> dict[str, FileCheck]:
     "Land missing files and check every file of the run against its contract; a `ContractError` lists each bad one."
-    land_source_files(target)
-    wanted = [(name, name, None) for name in DIMENSIONS] + [(month, "flights", month) for month in months]
+    use_case = use_case_of(target)
+    if use_case.land:
+        use_case.land(target)
+    wanted = ([(contract.name, contract, None) for contract in use_case.dimensions]
+              + [(month, use_case.fact, month) for month in months])
     checks, problems = {}, []
-    for key, source, month in wanted:
+    for key, contract, month in wanted:
         try:
-            checks[key] = check_file(landed_drop(target, source, month), CONTRACTS[source])
+            checks[key] = check_file(landed_drop(target, contract.name, month), contract)
         except ContractError as error:
             problems.append(str(error))
     if problems:
@@ -60,14 +64,15 @@ def check_volume(spark: SparkSession, target: Target,
     "Compare the month's bronze records with the months before it; record the outcome in `data_quality`."
     if on_breach not in ("warn", "fail"):
         raise DbxmlError(f"on_breach must be warn or fail, not {on_breach!r}")
-    bronze = table_name(target, "bronze_flights").on(target)
+    source_table = f"bronze_{use_case_of(target).fact.name}"
+    bronze = table_name(target, source_table).on(target)
     per_batch = rows_by_batch(spark, bronze)  # from the appends' notes, else counted
     if per_batch is None:
         per_batch = dict(spark.table(bronze).where(F.col("_batch") <= month).groupBy("_batch").count().collect())
     per_batch = {batch: rows for batch, rows in per_batch.items() if batch <= month}
     before = [per_batch[batch] for batch in sorted(per_batch) if batch < month]
     finding, expected_min, message = volume_finding(per_batch.get(month, 0), before)
-    outcome = {"check_name": "volume", "source_table": "bronze_flights", "batch": month,
+    outcome = {"check_name": "volume", "source_table": source_table, "batch": month,
                "status": "ok" if finding == "ok" else on_breach, "finding": finding,
                "observed": per_batch.get(month, 0), "expected_min": expected_min, "message": f"{month} {message}"}
     table, where = DATA_QUALITY_SPEC.on(target), {"check_name": "volume", "batch": month}

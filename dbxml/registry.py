@@ -17,20 +17,20 @@ from pyspark.sql import SparkSession
 
 from .config import DbxmlError, Target
 from .tracking import ensure_experiment, use_mlflow
-from .train import EXPERIMENT, TrainedModel, evaluate, labelled_rows, source_commit
+from .train import TrainedModel, evaluate, experiment_path, labelled_rows, source_commit
+from .usecase import use_case_of
 
 # %% auto #0
-__all__ = ['MODEL', 'CHAMPION', 'CHALLENGER', 'POLICY', 'model_name', 'registry', 'alias_version', 'lineage_tags', 'register',
+__all__ = ['CHAMPION', 'CHALLENGER', 'POLICY', 'model_name', 'registry', 'alias_version', 'lineage_tags', 'register',
            'PromotionPolicy', 'policy_markdown', 'Decision', 'predict_probabilities', 'validate', 'promote',
            'champion_history', 'training_sources']
 
 # %% ../nbs/21_registry.ipynb #905149f4
-MODEL = "flight_delay"
 CHAMPION, CHALLENGER = "champion", "challenger"
 
 def model_name(target: Target) -> str:
-    "The registered model's three-part name on `target`: `catalog.schema.flight_delay`."
-    return f"{target.catalog}.{target.schema}.{MODEL}"
+    "The registered model's three-part name on `target`: `catalog.schema.<model>`, the demo's `flight_delay`."
+    return f"{target.catalog}.{target.schema}.{use_case_of(target).model}"
 
 def registry(target: Target) -> MlflowClient:
     "A client of the target's tracking server and model registry."
@@ -133,7 +133,7 @@ def validate(spark: SparkSession, target: Target,
                         evaluate(labels, predict_probabilities(f"models:/{name}/{champion}", features)))
     decision = Decision(name, version, champion, month, challenger_metrics, champion_metrics,
                         policy.judge(challenger_metrics, champion_metrics))
-    with mlflow.start_run(experiment_id=ensure_experiment(target, EXPERIMENT),
+    with mlflow.start_run(experiment_id=ensure_experiment(target, experiment_path(target)),
                           run_name=f"validate v{version} on {month}") as run:
         mlflow.log_params({"challenger": version, "champion": champion or "none", "month": month,
                            "table_version": rows.version, **asdict(policy)})

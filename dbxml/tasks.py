@@ -10,9 +10,9 @@ from .lakehouse import check_landing, run_lakehouse
 from .monitor import Monitoring, monitor_month
 from .registry import alias_version, promote, register, validate
 from .score import score_month
-from .sources import land_source_files
 from .spark import get_spark
 from .train import NoLabelledRows, labelled_rows, train_model, training_months
+from .usecase import use_case_of
 from .watermark import NEXT, record_month, resolve_month
 
 # %% auto #0
@@ -24,8 +24,9 @@ def lakehouse_task(target: Target,
                    month: str,  # `YYYY-MM`, or `next`: the oldest landed month not processed yet
                   ) -> dict:
     "Land and check the month's files, then bronze, silver and gold for it; its counts as task values."
-    if month == NEXT:
-        land_source_files(target)  # whatever has arrived, so that the next month can be found
+    land = use_case_of(target).land
+    if month == NEXT and land:
+        land(target)  # whatever has arrived, so that the next month can be found
     else:
         check_landing(target, [month])  # every file the month needs, before Spark starts
     chosen = resolve_month(get_spark(target), target, month)

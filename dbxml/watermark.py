@@ -13,14 +13,15 @@ from .config import Target
 from .contract import DROP_SUFFIXES
 from .sources import MONTH, check_month, landing_dir
 from .tables import Column, TableSpec, replace_rows
+from .usecase import use_case_of
 
 # %% auto #0
 __all__ = ['NEXT', 'PROCESSED_SPEC', 'landed_months', 'next_month', 'processed_months', 'record_month', 'resolve_month']
 
 # %% ../nbs/16_watermark.ipynb #db211f7e
 def landed_months(target: Target) -> list[str]:
-    "The months whose flights have landed in `target`'s landing zone, oldest first."
-    folder = landing_dir(target) / "flights"
+    "The months whose fact files (the demo's flights) have landed in `target`'s landing zone, oldest first."
+    folder = landing_dir(target) / use_case_of(target).fact.name
     if not folder.is_dir():
         return []
     stems = {path.name.removesuffix(suffix) for path in folder.iterdir() for suffix in DROP_SUFFIXES

@@ -295,6 +295,16 @@ AIRLINES = Contract(
 
 CONTRACTS = {contract.name: contract for contract in (FLIGHTS, WEATHER, PLANES, AIRPORTS, AIRLINES)}
 
+def contract_of(source: Contract | str,  # a contract, or the name of one of the demo's (a key of `CONTRACTS`)
+               ) -> Contract:
+    "The contract `source` stands for: a use case passes its own, a name looks up the demo's."
+    if isinstance(source, Contract):
+        return source
+    if source not in CONTRACTS:
+        raise ContractError(f"no contract named {source!r}: pass the use case's Contract itself "
+                            f"(the demo's are {', '.join(CONTRACTS)}).")
+    return CONTRACTS[source]
+
 # %% [markdown]
 # A contract answers what the stages ask of a source:
 
@@ -304,6 +314,8 @@ test_eq(FLIGHTS.keys, ("year", "month", "day", "carrier", "flight", "origin"))
 test_eq(WEATHER.types["time_hour"], "TIMESTAMP")
 test_eq([rule.name for rule in PLANES.rules], ["plausible_plane"])
 test_fail(lambda: replace(AIRLINES, encoding="cp1252"), contains="Spark's CSV reader takes only")
+assert contract_of("planes") is PLANES and contract_of(PLANES) is PLANES
+test_fail(lambda: contract_of("sales"), contains="pass the use case's Contract itself")
 
 # %% [markdown]
 # ## Drops: plain, gzip or zip

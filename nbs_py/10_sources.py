@@ -189,12 +189,12 @@ def dimension_file(target: Target, name: str) -> Path:
     return landing_dir(target) / f"{name}.csv"
 
 def landed_drop(target: Target,
-                source: str,  # `flights` or one of `DIMENSIONS`
-                month: str | None = None,  # for `flights`: the month, `YYYY-MM`
+                source: str,  # a source's name: the fact (the demo's `flights`) or a dimension
+                month: str | None = None,  # for the fact: the month, `YYYY-MM`
                ) -> Path:
     "The one drop (`.csv`, `.csv.gz` or `.zip`) landed for `source` (and `month`); a clear error if none or several."
-    if source == "flights":
-        return find_drop(flights_file(target, month).parent, check_month(month))
+    if month is not None:  # a monthly source lands in its own folder, a file per month
+        return find_drop(landing_dir(target) / source, check_month(month))
     return find_drop(landing_dir(target), source)
 
 def _is_landed(path: Path) -> bool:

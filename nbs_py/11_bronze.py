@@ -39,9 +39,10 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from dbxml.catalog import ensure_schema, table_name
 from dbxml.config import DbxmlError, Target
-from dbxml.contract import CONTRACTS, CORRUPT_RECORD, RAW_BYTES, REPLACEMENT, Contract, FileCheck, check_file, spark_charset
-from dbxml.sources import DIMENSIONS, landed_drop
+from dbxml.contract import CORRUPT_RECORD, RAW_BYTES, REPLACEMENT, Contract, FileCheck, check_file, spark_charset
+from dbxml.sources import landed_drop
 from dbxml.tables import append_once, commit_note, latest_commit, with_ingestion_metadata
+from dbxml.usecase import use_case_of
 
 # %%
 #| hide
@@ -52,6 +53,7 @@ from dataclasses import replace
 from fastcore.test import test_eq, test_fail
 
 from dbxml.config import scratch_target
+from dbxml.contract import CONTRACTS
 from dbxml.sources import flights_file, land_source_files
 from dbxml.tables import rows_by_batch
 from dbxml.spark import get_spark
@@ -167,12 +169,12 @@ test_eq([row["name"] for row in read_raw_csv(spark, folder / "latin.csv", latin1
 # %%
 #| export
 def ingest_file(spark: SparkSession, target: Target,
-                source: str,  # a key of `CONTRACTS`
+                contract: Contract,  # the source's
                 check: FileCheck,  # the landed drop, checked by `check_file`
                 batch: str,  # the batch identity
                ) -> dict:
     "Append one landed file to `bronze_<source>` as batch `batch` (once); returns what happened."
-    contract = CONTRACTS[source]
+    source = contract.name
     ensure_schema(spark, target)
     name = table_name(target, f"bronze_{source}").on(target)
     done, written = latest_commit(spark, name, stage="bronze", batch=batch), False
@@ -191,14 +193,16 @@ def ingest_file(spark: SparkSession, target: Target,
 def ingest_month(spark: SparkSession, target: Target,
                  month: str,  # `YYYY-MM`
                 ) -> dict:
-    "Append the flights of `month` to `bronze_flights`, once; the drop is checked against the contract first."
-    check = check_file(landed_drop(target, "flights", month), CONTRACTS["flights"])
-    return ingest_file(spark, target, "flights", check, month)
+    "Append the month's fact file (the demo's flights) to its bronze table, once; checked against its contract first."
+    fact = use_case_of(target).fact
+    check = check_file(landed_drop(target, fact.name, month), fact)
+    return ingest_file(spark, target, fact, check, month)
 
 def ingest_dimensions(spark: SparkSession, target: Target) -> list[dict]:
     "Append each dimension file to its bronze table, once per distinct file content (its checksum is the batch)."
-    checks = {name: check_file(landed_drop(target, name), CONTRACTS[name]) for name in DIMENSIONS}
-    return [ingest_file(spark, target, name, check, check.sha256[:16]) for name, check in checks.items()]
+    dimensions = use_case_of(target).dimensions
+    checks = [(contract, check_file(landed_drop(target, contract.name), contract)) for contract in dimensions]
+    return [ingest_file(spark, target, contract, check, check.sha256[:16]) for contract, check in checks]
 
 
 # %% [markdown]

@@ -25,10 +25,10 @@ from pyspark.sql import functions as F
 from dbxml import __version__
 from dbxml.catalog import ensure_schema, table_name
 from dbxml.config import DbxmlError, Target
-from dbxml.contract import CONTRACTS
+from dbxml.contract import CONTRACTS, Contract, contract_of
 from dbxml.quality import apply_rules, constraints_for, failing, passing, rules_digest, typed_record
-from dbxml.sources import DIMENSIONS
 from dbxml.tables import Column, TableSpec, computed_once, latest_note, merge_rows, replace_rows, table_version
+from dbxml.usecase import use_case_of
 
 # %%
 #| hide
@@ -64,16 +64,17 @@ LINEAGE_COLUMNS = (Column("_source_file", "STRING", "The landed file the row cam
 
 # %%
 #| export
-def _source_columns(source: str) -> tuple[Column, ...]:
+def source_columns(source: Contract | str,  # a contract (or the name of one of the demo's)
+                  ) -> tuple[Column, ...]:
     "The typed columns of `source`, with their comments; key columns are NOT NULL."
-    return tuple(Column(field.name, field.type, field.doc, nullable=not field.key) for field in CONTRACTS[source].fields)
+    return tuple(Column(field.name, field.type, field.doc, nullable=not field.key)
+                 for field in contract_of(source).fields)
 
-def dimension_spec(source: str) -> TableSpec:
+def dimension_spec(source: Contract | str) -> TableSpec:
     "The silver table of a dimension source: its typed columns, key, constraints and lineage."
-    contract = CONTRACTS[source]
-    return TableSpec(f"silver_{source}", contract.doc, _source_columns(source) + LINEAGE_COLUMNS,
-                     keys=contract.keys, constraints=constraints_for(source))
-
+    contract = contract_of(source)
+    return TableSpec(f"silver_{contract.name}", contract.doc, source_columns(contract) + LINEAGE_COLUMNS,
+                     keys=contract.keys, constraints=constraints_for(contract))
 
 # %%
 airlines = dimension_spec("airlines")
@@ -119,7 +120,7 @@ FLIGHTS_SPEC = TableSpec(
     (Column("flight_id", "STRING", "Business key: date/carrier+flight/origin, e.g. 2013-01-01/UA1545/EWR.",
             nullable=False),
      Column("flight_date", "DATE", "Scheduled departure date, local at the origin.", nullable=False),
-     *_source_columns("flights"), *FLIGHT_EXTRA_COLUMNS, *LINEAGE_COLUMNS),
+     *source_columns("flights"), *FLIGHT_EXTRA_COLUMNS, *LINEAGE_COLUMNS),
     keys=("flight_id",), constraints=constraints_for("flights"),
     # Delta keeps min/max statistics of the first 32 columns only by default; _batch is further
     # along, and without its statistics every month's MERGE and rewrite would read the whole year.
@@ -181,7 +182,7 @@ def _add_minutes(instant, minutes):
 # %%
 #| export
 def _bronze_batch(spark: SparkSession, target: Target,
-                  source: str,  # a key of `dbxml.contract.CONTRACTS`
+                  source: str,  # the source's name, e.g. `flights`
                   batch: str,
                  ) -> DataFrame:
     "The rows of one batch of `bronze_<source>`."
@@ -195,7 +196,7 @@ def _bronze_batch(spark: SparkSession, target: Target,
 # %%
 #| export
 def _latest_batch(spark: SparkSession, target: Target, source: str) -> str:
-    "The most recently ingested batch of `bronze_<source>`; a clear error if there is none."
+    "The most recently ingested batch of `bronze_<source>` (`source` is its name); a clear error if there is none."
     name = table_name(target, f"bronze_{source}").on(target)
     if not spark.catalog.tableExists(name):
         raise DbxmlError(f"{name} does not exist: run the bronze stage first.")
@@ -230,7 +231,10 @@ def _quarantine_rows(checked: DataFrame,  # `apply_rules` output
 
 # %%
 #| export
-def reconcile(spark: SparkSession, target: Target, source: str, batch: str) -> dict:
+def reconcile(spark: SparkSession, target: Target,
+              source: str,  # the source's name, e.g. `flights`
+              batch: str,
+             ) -> dict:
     "Counts of one batch in bronze, silver and quarantine; a `DbxmlError` unless bronze = silver + quarantined."
     batch_is = F.col("_batch") == batch
     parts = {"bronze": (f"bronze_{source}", batch_is), "silver": (f"silver_{source}", batch_is),
@@ -255,17 +259,17 @@ def reconcile(spark: SparkSession, target: Target, source: str, batch: str) -> d
 # %%
 #| export
 def _write_silver(spark: SparkSession, target: Target,
-                  source: str,
+                  source: str,  # the source's name
                   checked: DataFrame,  # `apply_rules` output for one batch
                   spec: TableSpec,  # the silver table
                   batch: str,
                   inputs: dict | None = None,  # what the rows were made from (see `_silver_inputs`), kept in the notes
+                  within: dict | None = None,  # the rows the batch may touch (a month's records stay in its batch)
                  ) -> dict:
     "Merge the passing rows into silver, replace the batch's quarantine, reconcile; returns the counts."
     ensure_schema(spark, target)
     note = {"stage": "silver", "source": f"bronze_{source}", "batch": batch, "inputs": inputs,
             "bronze_version": table_version(spark, table_name(target, f"bronze_{source}").on(target))}
-    within = {"_batch": batch} if source == "flights" else None  # a month's flights stay in its batch
     with computed_once(checked) as checked:
         good = passing(checked).drop("_raw", "_failed_rules", "_reason")
         merged = merge_rows(good, spec.on(target), note=note, within=within)
@@ -281,19 +285,20 @@ def _write_silver(spark: SparkSession, target: Target,
 # %%
 #| export
 def refine_dimension(spark: SparkSession, target: Target,
-                     source: str,  # one of `dbxml.sources.DIMENSIONS`
+                     source: Contract | str,  # a dimension's contract (or the name of one of the demo's)
                      batch: str | None = None,  # default: the latest bronze batch
                     ) -> dict:
     "Type, check and merge one batch of a dimension into `silver_<source>`, unless done; returns the reconciled counts."
-    batch = batch or _latest_batch(spark, target, source)
-    if dimension_spec(source).on(target).exists(spark):
+    contract = contract_of(source)
+    source, batch = contract.name, batch or _latest_batch(spark, target, contract.name)
+    if dimension_spec(contract).on(target).exists(spark):
         try:  # a file's batch is its checksum: a batch that reconciles was refined, and cannot have changed
             return {"source": source, "batch": batch, **reconcile(spark, target, source, batch),
                     "inserted": 0, "updated": 0, "written": False}
         except DbxmlError:
             pass  # not (fully) refined yet: refine it
-    checked = apply_rules(typed_record(_bronze_batch(spark, target, source, batch), source), source)
-    return _write_silver(spark, target, source, checked, dimension_spec(source), batch)
+    checked = apply_rules(typed_record(_bronze_batch(spark, target, source, batch), contract), contract)
+    return _write_silver(spark, target, source, checked, dimension_spec(contract), batch)
 
 
 # %% [markdown]
@@ -304,9 +309,10 @@ def refine_dimension(spark: SparkSession, target: Target,
 def refine_dimensions(spark: SparkSession, target: Target,
                       batches: dict[str, str] | None = None,  # source -> batch, as bronze just ingested it
                      ) -> list[dict]:
-    "Refine every dimension's batch: the one given in `batches`, else the latest in bronze."
+    "Refine every dimension of the target's use case: the batch given in `batches`, else the latest in bronze."
     batches = batches or {}
-    return [refine_dimension(spark, target, source, batches.get(source)) for source in DIMENSIONS]
+    return [refine_dimension(spark, target, contract, batches.get(contract.name))
+            for contract in use_case_of(target).dimensions]
 
 
 # %% [markdown]
@@ -330,15 +336,15 @@ test_eq((again["written"], again["silver"], again["quarantined"]), (False, 26114
 # %% [markdown]
 # ## Refining a month of flights
 #
-# `_conform_flights` does everything that does not decide a record's fate: the joins
+# `conform_flights` does everything that does not decide a record's fate: the joins
 # (left joins, so a flight with an unknown plane or no weather reading is kept, with
 # nulls) and the derived columns. `refine_month` then applies the rules and writes.
 
 # %%
 #| export
-def _conform_flights(spark: SparkSession, target: Target,
-                     flights: DataFrame,  # typed flights (`typed_record(..., "flights")`)
-                    ) -> DataFrame:
+def conform_flights(spark: SparkSession, target: Target,
+                    flights: DataFrame,  # typed flights (`typed_record(..., "flights")`)
+                   ) -> DataFrame:
     "`flights` joined with airlines, airports, planes and weather from silver, with ids, instants and flags."
     def silver(source, **renames):
         frame = dimension_spec(source).on(target).read(spark)
@@ -377,9 +383,11 @@ def _conform_flights(spark: SparkSession, target: Target,
 # %%
 #| export
 def _silver_inputs(spark: SparkSession, target: Target, month: str) -> dict:
-    "What a month of silver flights is made from: its bronze batch, the silver dimensions, the rules and the code."
-    dimensions = {source: table_version(spark, dimension_spec(source).on(target).name) for source in DIMENSIONS}
-    return {"bronze_batch": month, "dimensions": dimensions, "rules": rules_digest("flights"), "dbxml": __version__}
+    "What a month of silver is made from: its bronze batch, the silver dimensions, the rules and the code."
+    use_case = use_case_of(target)
+    dimensions = {contract.name: table_version(spark, dimension_spec(contract).on(target).name)
+                  for contract in use_case.dimensions}
+    return {"bronze_batch": month, "dimensions": dimensions, "rules": rules_digest(use_case.fact), "dbxml": __version__}
 
 
 # %% [markdown]
@@ -390,12 +398,13 @@ def _silver_inputs(spark: SparkSession, target: Target, month: str) -> dict:
 #| export
 def _refined_before(spark: SparkSession, target: Target, month: str, inputs: dict) -> bool:
     "Whether silver and the quarantine hold `month` as made from exactly `inputs` (and it reconciles)."
-    for spec in (FLIGHTS_SPEC, QUARANTINE_SPEC):
+    use_case = use_case_of(target)
+    for spec in (use_case.silver, QUARANTINE_SPEC):
         note = latest_note(spark, spec.on(target).name, stage="silver", batch=month)
         if not note or note.get("inputs") != inputs:
             return False
     try:
-        reconcile(spark, target, "flights", month)
+        reconcile(spark, target, use_case.fact.name, month)
     except DbxmlError:
         return False
     return True
@@ -408,16 +417,18 @@ def _refined_before(spark: SparkSession, target: Target, month: str, inputs: dic
 # %%
 #| export
 def refine_month(spark: SparkSession, target: Target,
-                 month: str,  # `YYYY-MM`: the bronze batch of flights
+                 month: str,  # `YYYY-MM`: the fact source's bronze batch
                 ) -> dict:
-    "Type, conform, check and merge one month of flights into `silver_flights`, unless done from the same inputs."
-    inputs = _silver_inputs(spark, target, month)
+    "Type, conform, check and merge one month of the fact (the demo's flights) into silver, unless done already."
+    use_case = use_case_of(target)
+    fact, inputs = use_case.fact, _silver_inputs(spark, target, month)
     if _refined_before(spark, target, month, inputs):
-        return {"source": "flights", "batch": month, **reconcile(spark, target, "flights", month),
+        return {"source": fact.name, "batch": month, **reconcile(spark, target, fact.name, month),
                 "inserted": 0, "updated": 0, "written": False}
-    flights = typed_record(_bronze_batch(spark, target, "flights", month), "flights")
-    checked = apply_rules(_conform_flights(spark, target, flights), "flights")
-    return _write_silver(spark, target, "flights", checked, FLIGHTS_SPEC, month, inputs)
+    typed = typed_record(_bronze_batch(spark, target, fact.name, month), fact)
+    checked = apply_rules(use_case.conform(spark, target, typed), fact)
+    return _write_silver(spark, target, fact.name, checked, use_case.silver, month, inputs,
+                         within={"_batch": month})  # a month's records stay in its batch
 
 
 # %% [markdown]

@@ -22,8 +22,8 @@ from pyspark.sql import functions as F
 
 from dbxml import __version__
 from dbxml.config import DbxmlError, Target
-from dbxml.silver import FLIGHTS_SPEC
 from dbxml.tables import Column, TableSpec, latest_note, replace_rows, table_version
+from dbxml.usecase import UseCase, use_case_of
 
 # %%
 #| hide
@@ -141,13 +141,18 @@ def flight_features(flights: DataFrame,  # silver flights
 # ## Building a month
 #
 # Both tables are replaced for the month, then checked against silver: one feature row
-# per silver flight, and the marts account for every flight.
+# per silver flight, and the marts account for every flight. `build_month` builds the
+# gold of the target's use case ([the use case](17_usecase.ipynb)): for the demo, the two
+# tables above from `silver_flights`.
 
 # %%
 #| export
-def gold_inputs(spark: SparkSession, target: Target, month: str) -> dict | None:
+def gold_inputs(spark: SparkSession, target: Target, month: str,
+                use_case: UseCase | None = None,  # default: the target's
+               ) -> dict | None:
     "What gold's `month` is made from: the inputs silver recorded for that month, and dbxml's version."
-    silver = latest_note(spark, FLIGHTS_SPEC.on(target).name, stage="silver", batch=month)
+    use_case = use_case or use_case_of(target)
+    silver = latest_note(spark, use_case.silver.on(target).name, stage="silver", batch=month)
     return {"silver": silver.get("inputs"), "dbxml": __version__} if silver and silver.get("inputs") else None
 
 
@@ -160,31 +165,35 @@ def gold_inputs(spark: SparkSession, target: Target, month: str) -> dict | None:
 def build_month(spark: SparkSession, target: Target,
                 month: str,  # `YYYY-MM`
                ) -> dict:
-    "Rebuild `gold_ontime` and `gold_flight_features` for `month` from silver, unless built from the same inputs."
-    silver, marts, features = (spec.on(target) for spec in (FLIGHTS_SPEC, ONTIME_SPEC, FEATURES_SPEC))
+    "Rebuild the use case's mart and features (the demo's `gold_ontime`, `gold_flight_features`) for `month`."
+    use_case = use_case_of(target)
+    silver, marts, features = (spec.on(target) for spec in (use_case.silver, use_case.marts, use_case.features))
     if not silver.exists(spark):
         raise DbxmlError(f"{silver.name} does not exist: run the silver stage first.")
-    flights = silver.read(spark).where(F.col("_batch") == month)
-    inputs = gold_inputs(spark, target, month)
+    records = silver.read(spark).where(F.col("_batch") == month)
+    inputs = gold_inputs(spark, target, month, use_case)
+    counted = F.sum(use_case.counted) if use_case.counted else F.count("*")
     def counts():
-        "Silver flights, feature rows, flights in the marts, mart rows: of `month`, as the tables hold them now."
+        "Silver rows, feature rows, rows the marts count (else mart rows), mart rows: of `month`, as held now."
         in_marts = (marts.read(spark).where(F.col("month") == month)
-                    .agg(F.count("*"), F.coalesce(F.sum("flights"), F.lit(0))).first())
-        return flights.count(), features.read(spark).where(F.col("month") == month).count(), in_marts[1], in_marts[0]
+                    .agg(F.count("*"), F.coalesce(counted, F.lit(0))).first())
+        return records.count(), features.read(spark).where(F.col("month") == month).count(), in_marts[1], in_marts[0]
+    def reconciles(silver_rows, feature_rows, in_marts, mart_rows):
+        return silver_rows == feature_rows and (in_marts == silver_rows or not use_case.counted)
     built = inputs is not None and all((latest_note(spark, table.name, stage="gold", month=month) or {}).get("inputs")
                                        == inputs for table in (marts, features))
-    if built and len(set(counts()[:3])) == 1:  # same inputs, and it reconciles: nothing to do
+    if built and reconciles(*counts()):  # same inputs, and it reconciles: nothing to do
         written = False
     else:
-        note = {"stage": "gold", "month": month, "inputs": inputs,
-                "silver_flights_version": table_version(spark, silver.name)}
-        replace_rows(ontime(flights), marts, {"month": month}, note)
-        replace_rows(flight_features(flights), features, {"month": month}, note)
+        note = {"stage": "gold", "month": month, "inputs": inputs, "silver_version": table_version(spark, silver.name)}
+        replace_rows(use_case.mart(records), marts, {"month": month}, note)
+        replace_rows(use_case.featurize(records), features, {"month": month}, note)
         written = True
     silver_rows, feature_rows, in_marts, mart_rows = counts()
-    if not silver_rows == feature_rows == in_marts:
-        raise DbxmlError(f"gold for {month} does not reconcile with silver: {silver_rows} silver flights, "
-                         f"{feature_rows} feature rows, {in_marts} flights in the marts.")
+    if not reconciles(silver_rows, feature_rows, in_marts, mart_rows):
+        raise DbxmlError(f"gold for {month} does not reconcile with silver: {silver_rows} silver rows, "
+                         f"{feature_rows} feature rows" + (f", {in_marts} counted in the marts ({use_case.counted})."
+                                                            if use_case.counted else "."))
     return {"month": month, "silver": silver_rows, "features": feature_rows, "mart_rows": mart_rows,
             "written": written}
 

@@ -33,6 +33,7 @@ from dbxml.config import Target
 from dbxml.contract import DROP_SUFFIXES
 from dbxml.sources import MONTH, check_month, landing_dir
 from dbxml.tables import Column, TableSpec, replace_rows
+from dbxml.usecase import use_case_of
 
 # %%
 #| hide
@@ -55,8 +56,8 @@ from dbxml.spark import get_spark
 # %%
 #| export
 def landed_months(target: Target) -> list[str]:
-    "The months whose flights have landed in `target`'s landing zone, oldest first."
-    folder = landing_dir(target) / "flights"
+    "The months whose fact files (the demo's flights) have landed in `target`'s landing zone, oldest first."
+    folder = landing_dir(target) / use_case_of(target).fact.name
     if not folder.is_dir():
         return []
     stems = {path.name.removesuffix(suffix) for path in folder.iterdir() for suffix in DROP_SUFFIXES

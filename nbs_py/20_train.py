@@ -44,10 +44,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
 from dbxml.config import DbxmlError, Target
-from dbxml.gold import FEATURES, FEATURES_SPEC, LABEL
 from dbxml.sources import check_month
 from dbxml.tables import table_version
 from dbxml.tracking import ensure_experiment
+from dbxml.usecase import UseCase, use_case_of
 
 # %%
 #| hide
@@ -58,6 +58,8 @@ from fastcore.test import test_close, test_eq, test_fail
 from nbdev.showdoc import show_doc
 
 from dbxml.config import scratch_target, with_overrides
+from dbxml.flights import FLIGHTS
+from dbxml.gold import FEATURES
 from dbxml.lakehouse import run_lakehouse
 from dbxml.sources import parse_months
 from dbxml.spark import get_spark
@@ -65,18 +67,14 @@ from dbxml.spark import get_spark
 # %% [markdown]
 # ## What the model reads
 #
-# Every feature of the gold table but `day_of_year`: a model trained on three months has
-# never seen the days of the month it scores, so that feature could only mislead it.
+# The use case names the feature columns the model reads ([the use case](17_usecase.ipynb));
+# the STRING ones are categories. The demo's are every feature of the gold table but
+# `day_of_year`: a model trained on three months has never seen the days of the month it
+# scores, so that feature could only mislead it.
 
 # %%
-#| export
-MODEL_FEATURES = [name for name in FEATURES if name != "day_of_year"]
-CATEGORICAL = [name for name in MODEL_FEATURES if FEATURES[name][0] == "STRING"]
-NUMERIC = [name for name in MODEL_FEATURES if name not in CATEGORICAL]
-
-# %%
-test_eq(CATEGORICAL, ["carrier", "origin", "dest"])
-assert "day_of_year" not in MODEL_FEATURES and len(MODEL_FEATURES) == len(FEATURES) - 1
+test_eq(FLIGHTS.categorical, ["carrier", "origin", "dest"])
+assert "day_of_year" not in FLIGHTS.model_features and len(FLIGHTS.model_features) == len(FEATURES) - 1
 
 
 # %% [markdown]
@@ -87,14 +85,17 @@ assert "day_of_year" not in MODEL_FEATURES and len(MODEL_FEATURES) == len(FEATUR
 
 # %%
 #| export
-def input_columns() -> list:
+def input_columns(use_case: UseCase) -> list:
     "The model's input columns, in order, typed as the model's signature expects."
-    return [F.col(name).cast("string" if name in CATEGORICAL else "double").alias(name) for name in MODEL_FEATURES]
+    categorical = use_case.categorical
+    return [F.col(name).cast("string" if name in categorical else "double").alias(name)
+            for name in use_case.model_features]
 
 def model_input(frame: DataFrame,  # rows with at least the model's features
+                use_case: UseCase,
                ) -> DataFrame:
     "Just the model's input columns of `frame`."
-    return frame.select(*input_columns())
+    return frame.select(*input_columns(use_case))
 
 
 # %% [markdown]
@@ -150,12 +151,13 @@ class LabelledRows:
     table: str  # the table's full name, as Spark knows it
     version: int  # the Delta version read
     months: list[str]
-    frame: DataFrame  # flight_id, month, the model's input columns and the label
+    frame: DataFrame  # the key, month, the model's input columns and the label
+    use_case: UseCase  # what the columns are
 
     def to_pandas(self) -> tuple[pd.DataFrame, pd.Series]:
-        "The model input and the labels as pandas objects, in flight order."
-        rows = self.frame.orderBy("flight_id").toPandas()
-        return rows[MODEL_FEATURES], rows[LABEL].astype("int64")
+        "The model input and the labels as pandas objects, in key order."
+        rows = self.frame.orderBy(self.use_case.key).toPandas()
+        return rows[list(self.use_case.model_features)], rows[self.use_case.label].astype("int64")
 
 
 # %%
@@ -172,20 +174,21 @@ def labelled_rows(spark: SparkSession, target: Target,
                   months: list[str],  # the months to read
                   version: int | None = None,  # the table version (default: the latest)
                  ) -> LabelledRows:
-    "The labelled rows of `gold_flight_features` for `months`."
-    name = FEATURES_SPEC.on(target).name
+    "The labelled rows of the use case's feature table (the demo's `gold_flight_features`) for `months`."
+    use_case = use_case_of(target)
+    name = use_case.features.on(target).name
     latest = table_version(spark, name)
     if latest is None:
         raise DbxmlError(f"{name} does not exist: build gold first (dbxml run -p month=YYYY-MM).")
     version = latest if version is None else version
     rows = spark.sql(f"SELECT * FROM {name} VERSION AS OF {version}").where(F.col("month").isin(months))
-    rows = rows.where(F.col(LABEL).isNotNull())
+    rows = rows.where(F.col(use_case.label).isNotNull())
     present = sorted(row["month"] for row in rows.select("month").distinct().collect())
     if not present:
         raise NoLabelledRows(f"{name} (version {version}) has no labelled rows for {', '.join(months)}: "
                          "build those months first (dbxml run -p month=YYYY-MM).")
-    frame = rows.select("flight_id", "month", *input_columns(), LABEL)
-    return LabelledRows(name, version, present, frame)
+    frame = rows.select(use_case.key, "month", *input_columns(use_case), use_case.label)
+    return LabelledRows(name, version, present, frame, use_case)
 
 
 # %% [markdown]
@@ -207,16 +210,17 @@ DEFAULT_PARAMS = {  # HistGradientBoostingClassifier's settings for the delay mo
 
 # %%
 #| export
-def build_model(params: dict | None = None,  # overrides of `DEFAULT_PARAMS`
+def build_model(categorical: list[str],  # the input columns that are categories (`UseCase.categorical`)
+                params: dict | None = None,  # overrides of `DEFAULT_PARAMS`
                 seed: int = 0,  # fixes the early-stopping split, so a retrain is reproducible
                ) -> Pipeline:
-    "An untrained delay model."
+    "An untrained classifier: categories encoded first, then gradient-boosted trees."
     encode = ColumnTransformer(
         [("categories", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
-                                       encoded_missing_value=np.nan), CATEGORICAL)],
+                                       encoded_missing_value=np.nan), list(categorical))],
         remainder="passthrough", verbose_feature_names_out=False)
     classify = HistGradientBoostingClassifier(
-        **{**DEFAULT_PARAMS, **(params or {})}, categorical_features=list(range(len(CATEGORICAL))),
+        **{**DEFAULT_PARAMS, **(params or {})}, categorical_features=list(range(len(categorical))) or None,
         random_state=seed)
     return Pipeline([("encode", encode), ("classify", classify)])
 
@@ -225,7 +229,7 @@ def build_model(params: dict | None = None,  # overrides of `DEFAULT_PARAMS`
 # An override replaces one setting and keeps the others:
 
 # %%
-untrained = build_model({"max_iter": 50}, seed=1).named_steps["classify"]
+untrained = build_model(FLIGHTS.categorical, {"max_iter": 50}, seed=1).named_steps["classify"]
 test_eq((untrained.max_iter, untrained.learning_rate, untrained.random_state), (50, 0.1, 1))
 test_eq(untrained.categorical_features, [0, 1, 2])
 
@@ -406,7 +410,10 @@ TRUSTED_TYPES = [  # types in a saved delay model that skops does not trust by d
     "functools.partial", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.utils.validation.check_array"]
 MODEL_REQUIREMENTS = ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")
-EXPERIMENT = "/Shared/dbxml/flight_delay"
+
+def experiment_path(target: Target) -> str:
+    "The MLflow experiment of the target's model: `/Shared/dbxml/<model>` (the demo's `flight_delay`)."
+    return f"/Shared/dbxml/{use_case_of(target).model}"
 
 
 # %%
@@ -475,7 +482,7 @@ def _log_rows(rows: LabelledRows, context: str) -> None:
         # design and these rows all have one, so the hint would only add noise to every run's log
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer", category=UserWarning)
         dataset = mlflow.data.from_spark(rows.frame, table_name=rows.table, version=rows.version, name=name,
-                                         targets=LABEL)
+                                         targets=rows.use_case.label)
         mlflow.log_input(dataset, context=context)
 
 
@@ -492,7 +499,7 @@ def train_model(spark: SparkSession, target: Target,
                 shuffle_labels: bool = False,  # train on shuffled labels (a deliberately useless model)
                 seed: int = 0,
                ) -> TrainedModel:
-    "Train the delay model on the `window` months before `month`, evaluate it on `month`, log it to MLflow."
+    "Train the use case's model on the `window` months before `month`, evaluate it on `month`, log it to MLflow."
     training = labelled_rows(spark, target, training_months(month, window))
     validation = labelled_rows(spark, target, [month], version=training.version)
     features, labels = training.to_pandas()
@@ -500,16 +507,16 @@ def train_model(spark: SparkSession, target: Target,
     if shuffle_labels:
         labels = labels.sample(frac=1.0, random_state=seed).set_axis(labels.index)
     settings = {**DEFAULT_PARAMS, **(params or {})}
-    model = build_model(settings, seed).fit(features, labels)
+    model = build_model(training.use_case.categorical, settings, seed).fit(features, labels)
     probabilities = model.predict_proba(held_out)[:, 1]
     metrics = evaluate(outcomes.to_numpy(), probabilities)
     figures = {"roc": _roc_figure(outcomes, probabilities), "calibration": _calibration_figure(outcomes, probabilities),
                "importance": _importance_figure(_feature_importances(model, held_out, outcomes, seed=seed))}
-    experiment_id = ensure_experiment(target, EXPERIMENT)
+    experiment_id = ensure_experiment(target, experiment_path(target))
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"train {month}") as run:
         mlflow.log_params({**settings, "window": window, "held_out_month": month, "seed": seed,
                            "training_months": ",".join(training.months), "shuffle_labels": shuffle_labels,
-                           "features": ",".join(MODEL_FEATURES), "training_rows": len(features)})
+                           "features": ",".join(training.use_case.model_features), "training_rows": len(features)})
         mlflow.log_metrics(metrics)
         mlflow.set_tags({"dbxml.git_commit": source_commit(), "dbxml.stage": "train"})
         for name, figure in figures.items():
@@ -551,7 +558,7 @@ sources = {item.tags[0].value: item.dataset for item in run.inputs.dataset_input
 test_eq(sorted(sources), ["training", "validation"])
 assert f'"delta_table_version": {trained.training.version}' in sources["training"].source
 logged = mlflow.models.get_model_info(trained.model_uri)
-test_eq(logged.signature.inputs.input_names(), MODEL_FEATURES)
+test_eq(logged.signature.inputs.input_names(), list(FLIGHTS.model_features))
 test_eq(run.data.params["training_months"], "2013-01")
 
 # %% [markdown]

@@ -33,7 +33,8 @@ from pyspark.sql import SparkSession
 
 from dbxml.config import DbxmlError, Target
 from dbxml.tracking import ensure_experiment, use_mlflow
-from dbxml.train import EXPERIMENT, TrainedModel, evaluate, labelled_rows, source_commit
+from dbxml.train import TrainedModel, evaluate, experiment_path, labelled_rows, source_commit
+from dbxml.usecase import use_case_of
 
 # %%
 #| hide
@@ -53,12 +54,11 @@ from dbxml.train import train_model
 
 # %%
 #| export
-MODEL = "flight_delay"
 CHAMPION, CHALLENGER = "champion", "challenger"
 
 def model_name(target: Target) -> str:
-    "The registered model's three-part name on `target`: `catalog.schema.flight_delay`."
-    return f"{target.catalog}.{target.schema}.{MODEL}"
+    "The registered model's three-part name on `target`: `catalog.schema.<model>`, the demo's `flight_delay`."
+    return f"{target.catalog}.{target.schema}.{use_case_of(target).model}"
 
 def registry(target: Target) -> MlflowClient:
     "A client of the target's tracking server and model registry."
@@ -219,7 +219,7 @@ def validate(spark: SparkSession, target: Target,
                         evaluate(labels, predict_probabilities(f"models:/{name}/{champion}", features)))
     decision = Decision(name, version, champion, month, challenger_metrics, champion_metrics,
                         policy.judge(challenger_metrics, champion_metrics))
-    with mlflow.start_run(experiment_id=ensure_experiment(target, EXPERIMENT),
+    with mlflow.start_run(experiment_id=ensure_experiment(target, experiment_path(target)),
                           run_name=f"validate v{version} on {month}") as run:
         mlflow.log_params({"challenger": version, "champion": champion or "none", "month": month,
                            "table_version": rows.version, **asdict(policy)})
@@ -373,7 +373,7 @@ assert table_version(spark, features.name) >= sources["training"]["version"] + 2
 test_eq(pinned.where("month = '2013-01' AND delayed IS NOT NULL").count(), training_rows)
 pinned_commit = spark.sql(f"DESCRIBE HISTORY {features.name}").where(F.col("version") == sources["training"]["version"])
 note = json.loads(pinned_commit.first()["userMetadata"])
-assert note["stage"] == "gold" and isinstance(note["silver_flights_version"], int), note
+assert note["stage"] == "gold" and isinstance(note["silver_version"], int), note
 
 # %% [markdown]
 # ## As a job task

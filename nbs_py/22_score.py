@@ -27,11 +27,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from dbxml.config import DbxmlError, Target
-from dbxml.gold import FEATURES_SPEC
 from dbxml.registry import CHAMPION, alias_version, model_name
 from dbxml.tables import Column, TableSpec, replace_rows, table_version
 from dbxml.tracking import use_mlflow
 from dbxml.train import input_columns
+from dbxml.usecase import UseCase, use_case_of
 
 # %%
 #| hide
@@ -39,6 +39,7 @@ from fastcore.test import test_eq, test_fail
 
 from dbxml.catalog import table_name
 from dbxml.config import scratch_target, with_overrides
+from dbxml.flights import FLIGHTS
 from dbxml.lakehouse import run_lakehouse
 from dbxml.sources import parse_months
 from dbxml.registry import promote, register, validate
@@ -49,43 +50,58 @@ from dbxml.train import train_model
 # %% [markdown]
 # ## The predictions table
 #
-# `predicted_delayed` applies a fixed decision threshold to the probability; consumers
-# that need another trade-off use `delay_probability` directly.
+# One row per feature row, named after the model: the demo's `flight_delay_predictions`
+# holds `delay_probability`, and `predicted_delayed` applies a fixed decision threshold
+# to it; consumers that need another trade-off use the probability directly. The use case
+# names both columns ([the use case](17_usecase.ipynb)) and the feature columns the
+# predictions keep (the demo keeps `scheduled_departure`).
 
 # %%
 #| export
-DECISION_THRESHOLD = 0.5  # a flight is predicted late when its delay probability reaches this
+DECISION_THRESHOLD = 0.5  # a row is predicted positive when its probability reaches this
 
-PREDICTIONS_SPEC = TableSpec(
-    "flight_delay_predictions", "The delay model's prediction for every scheduled flight, by month.",
-    (Column("flight_id", "STRING", "The flight (see gold_flight_features).", nullable=False),
-     Column("month", "STRING", "Month of the scheduled departure, YYYY-MM.", nullable=False),
-     Column("scheduled_departure", "TIMESTAMP", "Scheduled departure instant."),
-     Column("delay_probability", "DOUBLE", "Predicted probability of a departure 15+ minutes late."),
-     Column("predicted_delayed", "INT", f"1 if delay_probability >= {DECISION_THRESHOLD}, else 0."),
-     Column("model_name", "STRING", "The registered model, catalog.schema.model.", nullable=False),
-     Column("model_version", "STRING", "The model version that scored the row.", nullable=False),
-     Column("scored_at", "TIMESTAMP", "When the month was scored."),
-     Column("source_table", "STRING", "The feature table read."),
-     Column("source_version", "BIGINT", "The feature table's Delta version read.")),
-    keys=("flight_id",), constraints={"probability_in_range": "delay_probability BETWEEN 0 AND 1"})
+def predictions_spec(use_case: UseCase) -> TableSpec:
+    "The predictions table of `use_case`'s model: `<model>_predictions`, one row per feature row."
+    features = {column.name: column for column in use_case.features.columns}
+    key = features[use_case.key]
+    return TableSpec(
+        f"{use_case.model}_predictions", f"The {use_case.model} model's prediction for every row of "
+        f"{use_case.features.table}, by month.",
+        (Column(key.name, key.type, f"{key.comment} (see {use_case.features.table})", nullable=False),
+         Column("month", "STRING", "The month of the row, YYYY-MM.", nullable=False),
+         *[features[name] for name in use_case.carried],
+         Column(use_case.prediction, "DOUBLE", f"The model's probability that {use_case.label} is 1."),
+         Column(use_case.decision, "INT", f"1 if {use_case.prediction} >= {DECISION_THRESHOLD}, else 0."),
+         Column("model_name", "STRING", "The registered model, catalog.schema.model.", nullable=False),
+         Column("model_version", "STRING", "The model version that scored the row.", nullable=False),
+         Column("scored_at", "TIMESTAMP", "When the month was scored."),
+         Column("source_table", "STRING", "The feature table read."),
+         Column("source_version", "BIGINT", "The feature table's Delta version read.")),
+        keys=(use_case.key,), constraints={"probability_in_range": f"{use_case.prediction} BETWEEN 0 AND 1"})
+
+
+# %%
+test_eq(predictions_spec(FLIGHTS).table, "flight_delay_predictions")
+test_eq(predictions_spec(FLIGHTS).column_names[:5],
+        ["flight_id", "month", "scheduled_departure", "delay_probability", "predicted_delayed"])
 
 
 # %% [markdown]
 # ## Scoring through Spark
 #
 # `spark_udf` with `result_type="array<double>"` returns both class probabilities;
-# element 1 is the probability of a delay. (Asking for a plain `double` would silently
-# return the first column, the probability of *no* delay.)
+# element 1 is the probability of the label being 1, a delay in the demo. (Asking for a
+# plain `double` would silently return the first column, the probability of *no* delay.)
 
 # %%
 #| export
-def delay_probability(spark: SparkSession,
-                      model_uri: str,  # e.g. `models:/local.flights.flight_delay/3`
-                     ) -> SparkColumn:
-    "A Spark column: the delay probability the model at `model_uri` gives each row (from its feature columns)."
+def probability_column(spark: SparkSession,
+                       model_uri: str,  # e.g. `models:/local.flights.flight_delay/3`
+                       use_case: UseCase,  # the model's input columns
+                      ) -> SparkColumn:
+    "A Spark column: the probability of the label (a delay) the model at `model_uri` gives each row."
     predict = mlflow.pyfunc.spark_udf(spark, model_uri, result_type="array<double>", env_manager="local")
-    return predict(F.struct(*input_columns()))[1]
+    return predict(F.struct(*input_columns(use_case)))[1]
 
 def score_rows(spark: SparkSession, target: Target,
                month: str,  # `YYYY-MM`
@@ -98,16 +114,18 @@ def score_rows(spark: SparkSession, target: Target,
         raise DbxmlError(f"{name} has no {alias}: train, validate and promote a model first "
                          "(dbxml run, or the train and registry notebooks).")
     use_mlflow(target)
-    source = FEATURES_SPEC.on(target).name
+    use_case = use_case_of(target)
+    source = use_case.features.on(target).name
     source_version = table_version(spark, source)
     if source_version is None:
         raise DbxmlError(f"{source} does not exist: build gold first (dbxml run -p month=YYYY-MM).")
-    flights = spark.sql(f"SELECT * FROM {source} VERSION AS OF {source_version}").where(F.col("month") == month)
-    probability = delay_probability(spark, f"models:/{name}/{version}")
-    rows = (flights.select("flight_id", "month", "scheduled_departure", *input_columns())
-            .withColumn("delay_probability", probability)
-            .select("flight_id", "month", "scheduled_departure", "delay_probability",
-                    (F.col("delay_probability") >= DECISION_THRESHOLD).cast("int").alias("predicted_delayed"),
+    features = spark.sql(f"SELECT * FROM {source} VERSION AS OF {source_version}").where(F.col("month") == month)
+    kept = [use_case.key, "month", *use_case.carried]
+    probability = probability_column(spark, f"models:/{name}/{version}", use_case)
+    rows = (features.select(*kept, *input_columns(use_case))
+            .withColumn(use_case.prediction, probability)
+            .select(*kept, use_case.prediction,
+                    (F.col(use_case.prediction) >= DECISION_THRESHOLD).cast("int").alias(use_case.decision),
                     F.lit(name).alias("model_name"), F.lit(version).alias("model_version"),
                     F.current_timestamp().alias("scored_at"), F.lit(source).alias("source_table"),
                     F.lit(source_version).alias("source_version")))
@@ -117,17 +135,17 @@ def score_month(spark: SparkSession, target: Target,
                 month: str,  # `YYYY-MM`
                 alias: str = CHAMPION,
                ) -> dict:
-    "Score every flight of `month` with the model holding `alias`, replacing the month's predictions."
+    "Score every feature row (the demo: flight) of `month` with the model holding `alias`, replacing the month's."
     rows, origin = score_rows(spark, target, month, alias)
-    flights = (spark.sql(f"SELECT * FROM {origin['source']} VERSION AS OF {origin['source_version']}")
-               .where(F.col("month") == month).count())
-    if flights == 0:  # checked before writing: an empty month would otherwise erase its predictions
-        raise DbxmlError(f"{origin['source']} has no flights in {month}: build the month first (dbxml run -p month=YYYY-MM).")
+    expected = (spark.sql(f"SELECT * FROM {origin['source']} VERSION AS OF {origin['source_version']}")
+                .where(F.col("month") == month).count())
+    if expected == 0:  # checked before writing: an empty month would otherwise erase its predictions
+        raise DbxmlError(f"{origin['source']} has no rows in {month}: build the month first (dbxml run -p month=YYYY-MM).")
     note = {"stage": "score", "month": month, "model_version": origin["model_version"],
             "features_version": origin["source_version"]}
-    written = replace_rows(rows, PREDICTIONS_SPEC.on(target), {"month": month}, note)
-    if written != flights:
-        raise DbxmlError(f"scoring {month} wrote {written} predictions for {flights} flights.")
+    written = replace_rows(rows, predictions_spec(use_case_of(target)).on(target), {"month": month}, note)
+    if written != expected:
+        raise DbxmlError(f"scoring {month} wrote {written} predictions for {expected} rows.")
     return {"month": month, "predictions": written, **origin}
 
 
@@ -176,7 +194,7 @@ test_eq(content_digest(spark, predictions_name, exclude=("scored_at",)), before)
 # A month that is not built is refused before anything is written:
 
 # %%
-test_fail(lambda: score_month(spark, scratch, "2013-09"), contains="has no flights in 2013-09")
+test_fail(lambda: score_month(spark, scratch, "2013-09"), contains="has no rows in 2013-09")
 test_eq(content_digest(spark, predictions_name, exclude=("scored_at",)), before)
 
 # %% [markdown]

@@ -40,11 +40,11 @@ from pyspark.sql import functions as F
 from scipy.spatial.distance import jensenshannon
 
 from dbxml.config import DbxmlError, Target
-from dbxml.gold import FEATURES_SPEC, LABEL
 from dbxml.registry import model_name, registry
-from dbxml.score import PREDICTIONS_SPEC, delay_probability
+from dbxml.score import predictions_spec, probability_column
 from dbxml.tables import Column, TableSpec, replace_rows
-from dbxml.train import MODEL_FEATURES, evaluate, input_columns
+from dbxml.train import evaluate, input_columns
+from dbxml.usecase import UseCase, use_case_of
 
 # %%
 #| hide
@@ -53,6 +53,7 @@ from nbdev.showdoc import show_doc
 
 from dbxml.catalog import table_name
 from dbxml.config import load_target, scratch_target, with_overrides
+from dbxml.flights import FLIGHTS
 from dbxml.lakehouse import run_lakehouse
 from dbxml.sources import parse_months
 from dbxml.registry import promote, register, validate
@@ -72,7 +73,7 @@ from dbxml.train import train_model
 # %%
 #| export
 MISSING, UNSEEN = -1, -2
-PREDICTION = "delay_probability"  # the prediction column, monitored like a feature
+PREDICTION = "delay_probability"  # the demo's prediction column (`UseCase.prediction`), monitored like a feature
 
 
 # %% [markdown]
@@ -218,18 +219,19 @@ class DriftPolicy:
     prediction_psi: float = 0.2  # retrain when the predictions' PSI reaches this
     roc_auc_drop: float = 0.03  # retrain when ROC AUC falls this far below the held-out month's
 
-    def reasons(self, drift: dict[str, float],  # column -> PSI, the features and `PREDICTION`
+    def reasons(self, drift: dict[str, float],  # column -> PSI, the features and the prediction
                 roc_auc: float | None,  # this month's ROC AUC, None if no labels yet
                 held_out_roc_auc: float,  # the model's ROC AUC on its held-out month
+                prediction: str = PREDICTION,  # which column of `drift` is the prediction
                ) -> list[str]:
         "Why the model should be retrained; empty = it should not."
         reasons = []
         shifted = sorted(column for column, value in drift.items()
-                         if column != PREDICTION and value >= self.feature_psi)
+                         if column != prediction and value >= self.feature_psi)
         if len(shifted) >= self.drifted_features:
             reasons.append(f"{len(shifted)} features shifted (PSI >= {self.feature_psi}): {', '.join(shifted)}")
-        if drift.get(PREDICTION, 0.0) >= self.prediction_psi:
-            reasons.append(f"predictions shifted: PSI {drift[PREDICTION]:.3f} >= {self.prediction_psi}")
+        if drift.get(prediction, 0.0) >= self.prediction_psi:
+            reasons.append(f"predictions shifted: PSI {drift[prediction]:.3f} >= {self.prediction_psi}")
         if roc_auc is not None and roc_auc < held_out_roc_auc - self.roc_auc_drop:
             reasons.append(f"ROC AUC {roc_auc:.4f} fell more than {self.roc_auc_drop} below the held-out "
                            f"{held_out_roc_auc:.4f}")
@@ -330,7 +332,7 @@ def baseline(spark: SparkSession, target: Target,
              version: str,  # the model version
             ) -> tuple[list[Bins], dict[str, np.ndarray]]:
     "The bins and baseline counts of model `version`, computed and stored on first use."
-    table, model = BASELINES_SPEC.on(target), model_name(target)
+    table, model, use_case = BASELINES_SPEC.on(target), model_name(target), use_case_of(target)
     if table.exists(spark):
         stored = (table.read(spark).where((F.col("model_name") == model) & (F.col("model_version") == version))
                   .collect())
@@ -340,9 +342,10 @@ def baseline(spark: SparkSession, target: Target,
             return bins, {row["column_name"]: np.array(row["counts"]) for row in stored}
     data = _training_data(target, version)
     rows = (spark.sql(f"SELECT * FROM {data['table']} VERSION AS OF {data['version']}")
-            .where(F.col("month").isin(data["months"]) & F.col(LABEL).isNotNull()).select(*input_columns()))
-    rows = rows.withColumn(PREDICTION, delay_probability(spark, f"models:/{model}/{version}"))
-    bins = _fit_bins(rows, [*MODEL_FEATURES, PREDICTION])
+            .where(F.col("month").isin(data["months"]) & F.col(use_case.label).isNotNull())
+            .select(*input_columns(use_case)))
+    rows = rows.withColumn(use_case.prediction, probability_column(spark, f"models:/{model}/{version}", use_case))
+    bins = _fit_bins(rows, [*use_case.model_features, use_case.prediction])
     counts = _histograms(rows, bins)
     stored = spark.createDataFrame(
         [(model, version, item.column, list(item.edges), list(item.categories), counts[item.column].tolist(),
@@ -355,25 +358,29 @@ def baseline(spark: SparkSession, target: Target,
 # %% [markdown]
 # ## Monitoring a month
 #
-# Every statistic of a month is one row of `monitor_flight_delay`, with the threshold
-# it is judged against, so the table alone says what raised an alert.
+# Every statistic of a month is one row of `monitor_<model>` (the demo's
+# `monitor_flight_delay`), with the threshold it is judged against, so the table alone
+# says what raised an alert.
 
 # %%
 #| export
-MONITORING_SPEC = TableSpec(
-    "monitor_flight_delay", "Monthly drift and performance of the delay model, and the retrain signal.",
-    (Column("month", "STRING", "The month monitored, YYYY-MM.", nullable=False),
+MONITORING_COLUMNS = (
+     Column("month", "STRING", "The month monitored, YYYY-MM.", nullable=False),
      Column("model_name", "STRING", "The registered model.", nullable=False),
      Column("model_version", "STRING", "The version that scored the month.", nullable=False),
      Column("kind", "STRING", "feature | prediction | performance | signal", nullable=False),
-     Column("subject", "STRING", "The feature, delay_probability, the metric's subject, or retrain.", nullable=False),
+     Column("subject", "STRING", "The feature, the prediction, the metric's subject, or retrain.", nullable=False),
      Column("statistic", "STRING", "psi | js_distance | a metric name | retrain", nullable=False),
      Column("value", "DOUBLE", "The statistic's value (for the signal: 1 = retrain)."),
      Column("threshold", "DOUBLE", "The threshold it is judged against, if any."),
      Column("alert", "BOOLEAN", "The value crossed the threshold."),
      Column("detail", "STRING", "For the signal: the reasons; otherwise what the baseline was."),
-     Column("monitored_at", "TIMESTAMP", "When the month was monitored.")),
-    keys=("month", "kind", "subject", "statistic"))
+     Column("monitored_at", "TIMESTAMP", "When the month was monitored."))
+
+def monitoring_spec(use_case: UseCase) -> TableSpec:
+    "The monitoring table of `use_case`'s model: `monitor_<model>`."
+    return TableSpec(f"monitor_{use_case.model}", f"Monthly drift and performance of the {use_case.model} model, "
+                     "and the retrain signal.", MONITORING_COLUMNS, keys=("month", "kind", "subject", "statistic"))
 
 
 # %% [markdown]
@@ -390,6 +397,7 @@ class Monitoring:
     distance: dict[str, float]  # column -> Jensen-Shannon distance
     performance: dict | None  # the month's metrics once labels are known
     reasons: list[str]  # why to retrain; empty = no need
+    prediction: str = PREDICTION  # which column of `drift` is the prediction
 
     @property
     def retrain(self) -> bool:
@@ -422,7 +430,8 @@ test_eq(Monitoring("2013-03", "1", {}, {}, None, ["a", "b"]).reason, "a; b")
 #| export
 def _scored_month(spark: SparkSession, target: Target, month: str) -> tuple[DataFrame, str]:
     "The month's predictions joined with its features and labels, and the model version that scored them."
-    scored = PREDICTIONS_SPEC.on(target)
+    use_case = use_case_of(target)
+    scored = predictions_spec(use_case).on(target)
     if not scored.exists(spark):
         raise DbxmlError(f"{scored.name} does not exist: score a month first (dbxml.score).")
     predictions = scored.read(spark).where(F.col("month") == month)
@@ -430,9 +439,9 @@ def _scored_month(spark: SparkSession, target: Target, month: str) -> tuple[Data
     if len(versions) != 1:
         raise DbxmlError(f"{month} has predictions from {len(versions)} model versions {versions}: score it "
                          "(again) with one model first.")
-    features = FEATURES_SPEC.on(target).read(spark).where(F.col("month") == month)
-    joined = predictions.select("flight_id", PREDICTION).join(
-        features.select("flight_id", *input_columns(), LABEL), "flight_id")
+    features = use_case.features.on(target).read(spark).where(F.col("month") == month)
+    joined = predictions.select(use_case.key, use_case.prediction).join(
+        features.select(use_case.key, *input_columns(use_case), use_case.label), use_case.key)
     return joined, versions[0]
 
 
@@ -449,15 +458,16 @@ def monitor_month(spark: SparkSession, target: Target,
                  ) -> Monitoring:
     "Measure the month's drift and performance against its model's baseline, record them, and decide on retraining."
     rows, version = _scored_month(spark, target, month)
+    label, prediction = use_case_of(target).label, use_case_of(target).prediction
     bins, expected = baseline(spark, target, version)
     actual = _histograms(rows, bins)
     drift = {item.column: population_stability(expected[item.column], actual[item.column]) for item in bins}
     distance = {item.column: js_distance(expected[item.column], actual[item.column]) for item in bins}
-    labelled = rows.where(F.col(LABEL).isNotNull()).select(LABEL, PREDICTION).toPandas()
-    performance = evaluate(labelled[LABEL], labelled[PREDICTION]) if labelled[LABEL].nunique() == 2 else None
+    labelled = rows.where(F.col(label).isNotNull()).select(label, prediction).toPandas()
+    performance = evaluate(labelled[label], labelled[prediction]) if labelled[label].nunique() == 2 else None
     held_out = float(registry(target).get_model_version(model_name(target), version).tags["validation_roc_auc"])
-    reasons = policy.reasons(drift, performance and performance["roc_auc"], held_out)
-    result = Monitoring(month, version, drift, distance, performance, reasons)
+    reasons = policy.reasons(drift, performance and performance["roc_auc"], held_out, prediction)
+    result = Monitoring(month, version, drift, distance, performance, reasons, prediction)
     _write_monitoring(spark, target, result, policy, held_out)
     return result
 
@@ -472,7 +482,8 @@ def _monitoring_rows(result: Monitoring, policy: DriftPolicy, held_out_roc_auc: 
     "The rows `monitor_month` records: (kind, subject, statistic, value, threshold, alert, detail)."
     rows = []
     for column, value in result.drift.items():
-        kind, threshold = ("prediction", policy.prediction_psi) if column == PREDICTION else ("feature", policy.feature_psi)
+        kind, threshold = (("prediction", policy.prediction_psi) if column == result.prediction
+                           else ("feature", policy.feature_psi))
         rows.append((kind, column, "psi", value, threshold, value >= threshold, None))
         rows.append((kind, column, "js_distance", result.distance[column], None, None, None))
     for metric, value in (result.performance or {}).items():
@@ -505,13 +516,13 @@ test_eq(_monitoring_rows(worse, DRIFT_POLICY, 0.75),
 #| export
 def _write_monitoring(spark: SparkSession, target: Target, result: Monitoring, policy: DriftPolicy,
                       held_out_roc_auc: float) -> int:
-    "Replace the month's rows of `monitor_flight_delay` with `result`."
-    model = model_name(target)
+    "Replace the month's rows of the monitoring table (the demo's `monitor_flight_delay`) with `result`."
+    model, spec = model_name(target), monitoring_spec(use_case_of(target))
     rows = [(result.month, model, result.model_version, *row) for row in
             _monitoring_rows(result, policy, held_out_roc_auc)]
-    frame = (spark.createDataFrame(rows, MONITORING_SPEC.ddl(without=("monitored_at",)))
+    frame = (spark.createDataFrame(rows, spec.ddl(without=("monitored_at",)))
              .withColumn("monitored_at", F.current_timestamp()))
-    return replace_rows(frame, MONITORING_SPEC.on(target), {"month": result.month},
+    return replace_rows(frame, spec.on(target), {"month": result.month},
                         {"stage": "monitor", "month": result.month, "model_version": result.model_version,
                          "policy": asdict(policy)})
 
@@ -524,7 +535,7 @@ def _write_monitoring(spark: SparkSession, target: Target, result: Monitoring, p
 #| export
 def retrain_signal(spark: SparkSession, target: Target, month: str) -> tuple[bool, str]:
     "Whether monitoring `month` raised the retrain signal, and why."
-    table = MONITORING_SPEC.on(target)
+    table = monitoring_spec(use_case_of(target)).on(target)
     row = (table.read(spark).where((F.col("month") == month) & (F.col("kind") == "signal")).first()
            if table.exists(spark) else None)
     if row is None:
@@ -539,7 +550,7 @@ def retrain_signal(spark: SparkSession, target: Target, month: str) -> tuple[boo
 #| export
 def monitoring_history(spark: SparkSession, target: Target) -> pd.DataFrame:
     "Every month's monitoring rows, as a pandas frame ordered by month."
-    return MONITORING_SPEC.on(target).read(spark).orderBy("month", "kind", "subject", "statistic").toPandas()
+    return monitoring_spec(use_case_of(target)).on(target).read(spark).orderBy("month", "kind", "subject", "statistic").toPandas()
 
 
 # %% [markdown]
@@ -556,11 +567,12 @@ def monitoring_figure(history: pd.DataFrame,  # `monitoring_history`
                      ) -> Figure:
     "Feature drift, prediction drift and performance by month, retrain signals marked."
     psi = history[history.statistic == "psi"].pivot(index="month", columns="subject", values="value")
+    predictions = set(history[history.kind == "prediction"].subject)
     auc = history[history.statistic == "roc_auc"].set_index("month")["value"]
     signals = history[(history.kind == "signal") & history.alert.astype(bool)].month.tolist()
     figure = Figure(figsize=(9, 8))
     features_axes, prediction_axes, auc_axes = figure.subplots(3, 1, sharex=True)
-    for column in [column for column in psi.columns if column != PREDICTION]:
+    for column in [column for column in psi.columns if column not in predictions]:
         shifted = (psi[column] >= policy.feature_psi).any()
         features_axes.plot(psi.index, psi[column], marker="o" if shifted else None, alpha=1 if shifted else 0.3,
                            label=column if shifted else None)
@@ -568,8 +580,8 @@ def monitoring_figure(history: pd.DataFrame,  # `monitoring_history`
     features_axes.set_yscale("symlog", linthresh=0.1)
     features_axes.set(ylabel="feature PSI (symmetric log)", title="Drift against the champion's training data")
     features_axes.legend(fontsize="small", ncol=3)
-    if PREDICTION in psi:
-        prediction_axes.plot(psi.index, psi[PREDICTION], marker="o")
+    for column in sorted(predictions & set(psi.columns)):
+        prediction_axes.plot(psi.index, psi[column], marker="o")
     prediction_axes.axhline(policy.prediction_psi, color="grey", linestyle="--")
     prediction_axes.set(ylabel="prediction PSI")
     auc_axes.plot(auc.index, auc.to_numpy(), marker="o")
@@ -604,7 +616,7 @@ print({column: round(value, 3) for column, value in march.drift.items()}, march.
 
 # %%
 bins, counts = baseline(spark, scratch, version)
-test_eq(sorted(item.column for item in bins), sorted([*MODEL_FEATURES, PREDICTION]))
+test_eq(sorted(item.column for item in bins), sorted([*FLIGHTS.model_features, FLIGHTS.prediction]))
 client = registry(scratch)
 training_run = client.get_run(client.get_model_version(model_name(scratch), version).run_id)
 test_eq({counts[item.column].sum() for item in bins}, {float(training_run.data.params["training_rows"])})

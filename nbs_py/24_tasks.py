@@ -30,9 +30,9 @@ from dbxml.lakehouse import check_landing, run_lakehouse
 from dbxml.monitor import Monitoring, monitor_month
 from dbxml.registry import alias_version, promote, register, validate
 from dbxml.score import score_month
-from dbxml.sources import land_source_files
 from dbxml.spark import get_spark
 from dbxml.train import NoLabelledRows, labelled_rows, train_model, training_months
+from dbxml.usecase import use_case_of
 from dbxml.watermark import NEXT, record_month, resolve_month
 
 # %%
@@ -40,10 +40,11 @@ from dbxml.watermark import NEXT, record_month, resolve_month
 from fastcore.test import test_eq
 
 from dbxml.config import scratch_target, with_overrides
-from dbxml.monitor import BASELINES_SPEC, MONITORING_SPEC
+from dbxml.flights import FLIGHTS
+from dbxml.monitor import BASELINES_SPEC, monitoring_spec
 from dbxml.registry import champion_history
 from dbxml.runner import run_job
-from dbxml.score import PREDICTIONS_SPEC
+from dbxml.score import predictions_spec
 from dbxml.tables import content_digest
 
 
@@ -63,8 +64,9 @@ def lakehouse_task(target: Target,
                    month: str,  # `YYYY-MM`, or `next`: the oldest landed month not processed yet
                   ) -> dict:
     "Land and check the month's files, then bronze, silver and gold for it; its counts as task values."
-    if month == NEXT:
-        land_source_files(target)  # whatever has arrived, so that the next month can be found
+    land = use_case_of(target).land
+    if month == NEXT and land:
+        land(target)  # whatever has arrived, so that the next month can be found
     else:
         check_landing(target, [month])  # every file the month needs, before Spark starts
     chosen = resolve_month(get_spark(target), target, month)
@@ -256,7 +258,7 @@ test_eq(champion_history(scratch)["reason"].tolist()[0], "2013-02: first model")
 
 # %%
 spark = get_spark(scratch)
-written = [spec.on(scratch).name for spec in (PREDICTIONS_SPEC, MONITORING_SPEC, BASELINES_SPEC)]
+written = [spec.on(scratch).name for spec in (predictions_spec(FLIGHTS), monitoring_spec(FLIGHTS), BASELINES_SPEC)]
 when = ("scored_at", "monitored_at")
 before = [content_digest(spark, name, when) for name in written]
 skipped = run_job(scratch, overrides={"month": "2013-03", "window": "1"}, in_process=True)

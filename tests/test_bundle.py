@@ -12,7 +12,8 @@ import pytest
 import yaml
 from conftest import ROOT, run_tool
 
-from dbxml.score import PREDICTIONS_SPEC
+from dbxml.score import predictions_spec
+from dbxml.usecase import load_use_case
 
 SCHEMA = ROOT / "tests" / "schemas" / "databricks-bundle.schema.json"
 WHEEL = "../dist/*.whl"  # as resources/*.yml name the artifact's output
@@ -247,10 +248,9 @@ def test_catalogs_and_schemas_are_left_to_terraform():
 
 
 def test_the_uc_objects_match_what_the_code_uses():
-    from dbxml.registry import MODEL
     model = load(ROOT / "resources" / "model.yml")["targets"]["prod"]["resources"]
     catalog = load(ROOT / "resources" / "catalog.yml")["targets"]["prod"]["resources"]
-    assert model["registered_models"]["flight_delay"]["name"] == MODEL
+    assert model["registered_models"]["flight_delay"]["name"] == load_use_case().model
     assert catalog["volumes"]["raw"]["name"] == "raw"  # dbxml.toml: raw_root = /Volumes/<catalog>/flights/raw
 
 
@@ -308,8 +308,8 @@ def test_the_quality_monitor_watches_the_predictions_table_by_its_real_columns()
                 for monitor in (resources.get("quality_monitors") or {}).values()]
     assert monitors
     for settings in monitors:
-        assert settings["table_name"].endswith(f".{PREDICTIONS_SPEC.table}")
-        columns = set(PREDICTIONS_SPEC.column_names)
+        assert settings["table_name"].endswith(f".{predictions_spec(load_use_case()).table}")
+        columns = set(predictions_spec(load_use_case()).column_names)
         used = {value for key, value in settings["inference_log"].items() if key.endswith("_col")}
         assert used and used <= columns, used - columns
         assert set(settings["slicing_exprs"]) <= columns

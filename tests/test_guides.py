@@ -28,7 +28,8 @@ import pandas as pd
 import pytest
 from conftest import BIN, ROOT
 
-GUIDES = [ROOT / "nbs" / "guides" / f"{name}.md" for name in ("data-scientist", "ml-engineer", "platform-admin")]
+GUIDES = [ROOT / "nbs" / "guides" / f"{name}.md"
+          for name in ("data-scientist", "ml-engineer", "platform-admin", "bring-your-own-data")]
 FENCE = re.compile(r"^([ \t]*)```([\w-]*)[ \t]*\n(.*?)^[ \t]*```[ \t]*$", re.MULTILINE | re.DOTALL)
 COMMAND_LANGUAGES, OUTPUT_LANGUAGES = {"bash", "python", "sql"}, {"text"}
 
@@ -57,6 +58,7 @@ RUN_HERE = {
     "cp infra/github/terraform.tfvars.example infra/github/terraform.tfvars":
         "test_the_terraform_settings_copies_stay_out_of_git",
     "terraform fmt -check -recursive infra": "test_terraform_fmt_is_clean_as_the_guide_runs_it",
+    "# Check that dbxml finds the use case and accepts it": "test_the_second_use_case_loads_as_the_guide_shows",
 }
 
 MONTHLY_JOB_TEST = ("tests/test_jobs.py",
@@ -84,6 +86,9 @@ COVERED_BY = {  # command: (test file, test function, what the test runs)
     ".venv/bin/dbxml check --fix": (*CHECK_FIX_TEST, "a notebook saved by Databricks, fixed"),
     ".venv/bin/dbxml ui": ("tests/test_jobs.py", "test_the_mlflow_ui_shows_the_runs_the_figures_and_the_champion",
                            "the UI on a free port over the runs and registry of four sampled months"),
+    "DBXML_USE_CASE=rain:RAIN DBXML_SCHEMA=rain PYTHONPATH=tests/support .venv/bin/dbxml run -p month=2013-01..2013-03": (
+        "tests/test_use_case.py", "test_the_rain_use_case_runs_the_monthly_job_end_to_end",
+        "this command, with two bad records added to February's file"),
     ".venv/bin/pytest tests/test_infra.py tests/test_governance.py tests/test_bundle.py": (
         "tests/test_infra.py", "test_names_line_up", "these suites are part of `make test`"),
 }
@@ -327,10 +332,10 @@ from sklearn.linear_model import LogisticRegression
 from dbxml.config import load_target
 from dbxml.registry import Decision, model_name, promote
 from dbxml.tracking import ensure_experiment
-from dbxml.train import EXPERIMENT
+from dbxml.train import experiment_path
 
 target = load_target("local")
-experiment, name, champion = ensure_experiment(target, EXPERIMENT), model_name(target), None
+experiment, name, champion = ensure_experiment(target, experiment_path(target)), model_name(target), None
 features, labels = np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([0, 0, 1, 1])
 for month in ("2013-02", "2013-04"):
     with mlflow.start_run(experiment_id=experiment, run_name=f"train {month}"):
@@ -356,6 +361,14 @@ def test_mlflow_snippets_and_the_rollback_on_a_local_registry(tmp_path, local_en
     assert "local.flights.flight_delay: champion 2 -> 1" in rolled
     assert "champion now: 1" in after and "rollback from version 2" in after
     assert "champion: version 1, from run " in found_after  # models:/...@champion now loads the previous version
+
+
+def test_the_second_use_case_loads_as_the_guide_shows(tmp_path):
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "support").symlink_to(ROOT / "tests" / "support")  # the snippet runs from the root
+    [printed] = run_python(snippet("# Check that dbxml finds the use case and accepts it"), cwd=tmp_path,
+                           env=dict(os.environ))
+    assert printed.strip() == "readings ['stations'] rain_next_hour ['station']"
 
 
 def test_the_policies_print_as_the_guide_says(tmp_path):
@@ -386,8 +399,11 @@ def write_table(path: Path, spec, rows: list[dict]) -> None:
 
 
 def test_the_watermark_and_monitoring_reads_on_local_delta_tables(tmp_path):
-    from dbxml.monitor import MONITORING_SPEC
+    from dbxml.monitor import monitoring_spec
+    from dbxml.usecase import load_use_case
     from dbxml.watermark import PROCESSED_SPEC
+
+    MONITORING_SPEC = monitoring_spec(load_use_case())
 
     database = tmp_path / ".dbxml" / "warehouse" / "local__flights.db"  # the local target's home, as test_jobs reads it
     now = datetime(2026, 1, 1, tzinfo=timezone.utc)

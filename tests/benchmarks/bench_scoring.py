@@ -28,11 +28,12 @@ from dbxml.catalog import table_name
 from dbxml.config import load_target, with_overrides
 from dbxml.registry import alias_version, model_name
 from dbxml.runner import run_job
-from dbxml.score import delay_probability
+from dbxml.score import probability_column
 from dbxml.sources import parse_months
 from dbxml.spark import get_spark
 from dbxml.tracking import use_mlflow
-from dbxml.train import MODEL_FEATURES, input_columns
+from dbxml.train import input_columns
+from dbxml.usecase import use_case_of
 
 
 def best_of(repeats, work):
@@ -66,15 +67,16 @@ def main():
     uri = f"models:/{model_name(target)}/{alias_version(target)}"
     features = spark.table(table_name(target, "gold_flight_features").on(target)).where(F.col("month").isin(months))
     rows = features.count()
-    probability = delay_probability(spark, uri)
+    use_case = use_case_of(target)
+    probability = probability_column(spark, uri, use_case)
     scored = features.select("flight_id", probability.alias("delay_probability"))
     spark_seconds = best_of(args.repeats, lambda: scored.write.format("noop").mode("overwrite").save())
 
-    frame = features.select(*input_columns()).toPandas()
+    frame = features.select(*input_columns(use_case)).toPandas()
     started = time.perf_counter()
     model = mlflow.pyfunc.load_model(uri)
     load_seconds = time.perf_counter() - started
-    pandas_seconds = best_of(args.repeats, lambda: model.predict(frame[MODEL_FEATURES]))
+    pandas_seconds = best_of(args.repeats, lambda: model.predict(frame[list(use_case.model_features)]))
 
     print(f"model {uri}, {rows} rows of {len(months)} month(s), Spark master {spark.conf.get('spark.master', '?')}")
     print(f"spark_udf through Spark : {spark_seconds:7.2f} s  {rows / spark_seconds:12,.0f} rows/s")
