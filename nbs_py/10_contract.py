@@ -305,6 +305,7 @@ def contract_of(source: Contract | str,  # a contract, or the name of one of the
                             f"(the demo's are {', '.join(CONTRACTS)}).")
     return CONTRACTS[source]
 
+
 # %% [markdown]
 # A contract answers what the stages ask of a source:
 

@@ -76,6 +76,7 @@ def dimension_spec(source: Contract | str) -> TableSpec:
     return TableSpec(f"silver_{contract.name}", contract.doc, source_columns(contract) + LINEAGE_COLUMNS,
                      keys=contract.keys, constraints=constraints_for(contract))
 
+
 # %%
 airlines = dimension_spec("airlines")
 test_eq([(column.name, column.nullable) for column in airlines.columns],

@@ -41,6 +41,7 @@ from fastcore.test import test_eq, test_fail
 
 from dbxml.config import scratch_target
 
+
 # %% [markdown]
 # ## What a use case declares
 #
@@ -105,6 +106,7 @@ class UseCase:
         kinds = {column.name: column.type for column in self.features.columns}
         return [name for name in self.model_features if kinds[name] == "STRING"]
 
+
 # %% [markdown]
 # ## Which use case a target runs
 #
@@ -134,6 +136,7 @@ def load_use_case(reference: str = DEFAULT_USE_CASE,  # `module:NAME`, e.g. `myp
 def use_case_of(target: Target) -> UseCase:
     "The use case `target` runs (its `use_case`, else the demo)."
     return load_use_case(target.use_case or DEFAULT_USE_CASE)
+
 
 # %% [markdown]
 # The demo is what a fresh clone runs; a wrong name gets one clear message:

@@ -153,11 +153,12 @@
 # | `nbs/` | the notebooks: the single source of package, tests and docs |
 # | `nbs_py/` | the jupytext `py:percent` twin of every notebook, for reviewable diffs |
 # | `dbxml/` | the package, exported from `nbs/` by `nbdev_export` (never edit by hand) |
-# | `dbxml.toml` | the targets: `local`, `connect`, `dev`, `staging`, `prod` |
+# | `dbxml.toml` | the targets: `local`, `connect`, `dev`, `staging`, `prod`; the use case they run |
+# | `dbxml/flights.py` | the demo use case: what the stages build; bring your own with `nbs/guides/bring-your-own-data.md` |
 # | `databricks.yml`, `resources/` | the Databricks bundle: the job graph, the model, volume, monitor, grants |
 # | `infra/` | Terraform: Azure, workspaces, Unity Catalog catalogs, schemas, principals, grants |
 # | `nbs/platform/` | the architecture (arc42), delivery (CI/CD) and governance pages |
-# | `nbs/guides/` | task guides for data scientists, ML engineers and platform administrators |
+# | `nbs/guides/` | task guides for data scientists, ML engineers, platform administrators, and bringing your own data |
 # | `dashboards/` | the AI/BI dashboard over the gold mart, deployed by the bundle |
 # | `nbs/pipelines/` | the job's task notebooks (parameters cell, library calls, task values) |
 # | `nbs/decisions/` | the architecture decision records |
