@@ -8,7 +8,7 @@ from __future__ import annotations
 from .contract import CONTRACTS
 from .gold import FEATURES, FEATURES_SPEC, LABEL, ONTIME_SPEC, flight_features, ontime
 from .silver import FLIGHTS_SPEC, conform_flights
-from .sources import land_source_files
+from .sources import DIMENSIONS, land_source_files
 from .usecase import UseCase
 
 # %% auto #0
@@ -18,7 +18,7 @@ __all__ = ['FLIGHTS']
 FLIGHTS = UseCase(
     name="flights",
     fact=CONTRACTS["flights"],
-    dimensions=tuple(CONTRACTS[name] for name in ("airlines", "airports", "planes", "weather")),
+    dimensions=tuple(CONTRACTS[name] for name in DIMENSIONS),
     silver=FLIGHTS_SPEC, conform=conform_flights,
     marts=ONTIME_SPEC, mart=ontime, counted="flights",
     features=FEATURES_SPEC, featurize=flight_features, key="flight_id", label=LABEL,

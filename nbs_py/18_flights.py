@@ -21,7 +21,7 @@ from __future__ import annotations
 from dbxml.contract import CONTRACTS
 from dbxml.gold import FEATURES, FEATURES_SPEC, LABEL, ONTIME_SPEC, flight_features, ontime
 from dbxml.silver import FLIGHTS_SPEC, conform_flights
-from dbxml.sources import land_source_files
+from dbxml.sources import DIMENSIONS, land_source_files
 from dbxml.usecase import UseCase
 
 # %%
@@ -41,7 +41,7 @@ from dbxml.contract import FLIGHTS as FLIGHTS_CONTRACT
 FLIGHTS = UseCase(
     name="flights",
     fact=CONTRACTS["flights"],
-    dimensions=tuple(CONTRACTS[name] for name in ("airlines", "airports", "planes", "weather")),
+    dimensions=tuple(CONTRACTS[name] for name in DIMENSIONS),
     silver=FLIGHTS_SPEC, conform=conform_flights,
     marts=ONTIME_SPEC, mart=ontime, counted="flights",
     features=FEATURES_SPEC, featurize=flight_features, key="flight_id", label=LABEL,

@@ -194,8 +194,9 @@ def labelled_rows(spark: SparkSession, target: Target,
 # %% [markdown]
 # ## The model
 #
-# A scikit-learn pipeline: the three categories are encoded as integers (an airport or
-# carrier never seen in training becomes missing), then gradient-boosted trees that
+# A scikit-learn pipeline: the use case's categories (the demo's three) are encoded as
+# integers (an airport or carrier never seen in training becomes missing), then
+# gradient-boosted trees that
 # treat those columns as categories and handle missing values natively. The pipeline is
 # one object, so what is logged is what scores.
 #
