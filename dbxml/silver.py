@@ -15,7 +15,7 @@ from .catalog import ensure_schema, table_name
 from .config import DbxmlError, Target
 from .contract import CONTRACTS, Contract, contract_of
 from .quality import apply_rules, constraints_for, failing, passing, rules_digest, typed_record
-from .tables import Column, TableSpec, computed_once, latest_note, merge_rows, replace_rows, table_version
+from .tables import Column, TableSpec, computed_once, latest_commit, merge_rows, replace_rows, table_version
 from .usecase import use_case_of
 
 # %% auto #0
@@ -132,17 +132,22 @@ def _quarantine_rows(checked: DataFrame,  # `apply_rules` output
 def reconcile(spark: SparkSession, target: Target,
               source: str,  # the source's name, e.g. `flights`
               batch: str,
+              written: dict | None = None,  # the batch's `silver` and `quarantined` rows, all written just now
              ) -> dict:
     "Counts of one batch in bronze, silver and quarantine; a `DbxmlError` unless bronze = silver + quarantined."
     batch_is = F.col("_batch") == batch
     parts = {"bronze": (f"bronze_{source}", batch_is), "silver": (f"silver_{source}", batch_is),
              "quarantined": ("quarantine", (F.col("source_table") == f"bronze_{source}") & (F.col("batch") == batch))}
     names = {part: table_name(target, table).on(target) for part, (table, _) in parts.items()}
-    rows = [spark.table(names[part]).where(condition).select(F.lit(part).alias("part"))
-            for part, (_, condition) in parts.items() if spark.catalog.tableExists(names[part])]
-    union = reduce(DataFrame.unionByName, rows) if rows else None  # one Spark job counts all three
-    found = {row["part"]: row["count"] for row in union.groupBy("part").count().collect()} if union else {}
-    counts = {part: found.get(part, 0) for part in parts}  # a table not created yet holds no rows
+    ingested = (latest_commit(spark, names["bronze"], batch=batch) or {}).get("rows") if written else None
+    if ingested is not None:
+        counts = {"bronze": ingested, "silver": written["silver"], "quarantined": written["quarantined"]}
+    else:
+        rows = [spark.table(names[part]).where(condition).select(F.lit(part).alias("part"))
+                for part, (_, condition) in parts.items() if spark.catalog.tableExists(names[part])]
+        union = reduce(DataFrame.unionByName, rows) if rows else None  # one Spark job counts all three
+        found = {row["part"]: row["count"] for row in union.groupBy("part").count().collect()} if union else {}
+        counts = {part: found.get(part, 0) for part in parts}  # a table not created yet holds no rows
     if counts["bronze"] != counts["silver"] + counts["quarantined"]:
         raise DbxmlError(f"bronze_{source} batch {batch} does not reconcile: {counts['bronze']} bronze rows but "
                          f"{counts['silver']} in silver + {counts['quarantined']} quarantined. Rows were lost or "
@@ -157,6 +162,7 @@ def _write_silver(spark: SparkSession, target: Target,
                   batch: str,
                   inputs: dict | None = None,  # what the rows were made from (see `_silver_inputs`), kept in the notes
                   within: dict | None = None,  # the rows the batch may touch (a month's records stay in its batch)
+                  new: bool = False,  # silver holds no row the batch may touch: append, and count from the commits
                  ) -> dict:
     "Merge the passing rows into silver, replace the batch's quarantine, reconcile; returns the counts."
     ensure_schema(spark, target)
@@ -164,10 +170,12 @@ def _write_silver(spark: SparkSession, target: Target,
             "bronze_version": table_version(spark, table_name(target, f"bronze_{source}").on(target))}
     with computed_once(checked) as checked:
         good = passing(checked).drop("_raw", "_failed_rules", "_reason")
-        merged = merge_rows(good, spec.on(target), note=note, within=within)
-        replace_rows(_quarantine_rows(checked, source), QUARANTINE_SPEC.on(target),
-                     {"source_table": f"bronze_{source}", "batch": batch}, note=note)
-    return {"source": source, "batch": batch, **reconcile(spark, target, source, batch), **merged, "written": True}
+        merged = merge_rows(good, spec.on(target), note=note, within=within, new=new)
+        quarantined = replace_rows(_quarantine_rows(checked, source), QUARANTINE_SPEC.on(target),
+                                   {"source_table": f"bronze_{source}", "batch": batch}, note=note)
+    written = {"silver": merged["inserted"], "quarantined": quarantined} if new else None
+    return {"source": source, "batch": batch, **reconcile(spark, target, source, batch, written), **merged,
+            "written": True}
 
 # %% ../nbs/13_silver.ipynb #423c262a
 def refine_dimension(spark: SparkSession, target: Target,
@@ -184,7 +192,8 @@ def refine_dimension(spark: SparkSession, target: Target,
         except DbxmlError:
             pass  # not (fully) refined yet: refine it
     checked = apply_rules(typed_record(_bronze_batch(spark, target, source, batch), contract), contract)
-    return _write_silver(spark, target, source, checked, dimension_spec(contract), batch)
+    new = not dimension_spec(contract).on(target).exists(spark)  # a later file's keys can match earlier rows
+    return _write_silver(spark, target, source, checked, dimension_spec(contract), batch, new=new)
 
 # %% ../nbs/13_silver.ipynb #0bd377c3
 def refine_dimensions(spark: SparkSession, target: Target,
@@ -235,18 +244,17 @@ def _silver_inputs(spark: SparkSession, target: Target, month: str) -> dict:
     return {"bronze_batch": month, "dimensions": dimensions, "rules": rules_digest(use_case.fact), "dbxml": __version__}
 
 # %% ../nbs/13_silver.ipynb #de78d4f0
-def _refined_before(spark: SparkSession, target: Target, month: str, inputs: dict) -> bool:
-    "Whether silver and the quarantine hold `month` as made from exactly `inputs` (and it reconciles)."
+def _refined_before(spark: SparkSession, target: Target, month: str, inputs: dict) -> dict | None:
+    "The reconciled counts of `month` if silver and the quarantine hold it as made from exactly `inputs`, else None."
     use_case = use_case_of(target)
     for spec in (use_case.silver, QUARANTINE_SPEC):
-        note = latest_note(spark, spec.on(target).name, stage="silver", batch=month)
-        if not note or note.get("inputs") != inputs:
-            return False
+        commit = latest_commit(spark, spec.on(target).name, stage="silver", batch=month)
+        if (commit is None and spec is use_case.silver) or (commit and commit["note"].get("inputs") != inputs):
+            return None
     try:
-        reconcile(spark, target, use_case.fact.name, month)
+        return reconcile(spark, target, use_case.fact.name, month)
     except DbxmlError:
-        return False
-    return True
+        return None
 
 # %% ../nbs/13_silver.ipynb #0ebf65a9
 def refine_month(spark: SparkSession, target: Target,
@@ -255,10 +263,12 @@ def refine_month(spark: SparkSession, target: Target,
     "Type, conform, check and merge one month of the fact (the demo's flights) into silver, unless done already."
     use_case = use_case_of(target)
     fact, inputs = use_case.fact, _silver_inputs(spark, target, month)
-    if _refined_before(spark, target, month, inputs):
-        return {"source": fact.name, "batch": month, **reconcile(spark, target, fact.name, month),
-                "inserted": 0, "updated": 0, "written": False}
+    counts = _refined_before(spark, target, month, inputs)
+    if counts:
+        return {"source": fact.name, "batch": month, **counts, "inserted": 0, "updated": 0, "written": False}
     typed = typed_record(_bronze_batch(spark, target, fact.name, month), fact)
     checked = apply_rules(use_case.conform(spark, target, typed), fact)
-    return _write_silver(spark, target, fact.name, checked, use_case.silver, month, inputs,
-                         within={"_batch": month})  # a month's records stay in its batch
+    silver = use_case.silver.on(target)  # a month silver holds no row of is appended, not merged (Delta's file
+    new = not silver.exists(spark) or silver.read(spark).where(F.col("_batch") == month).isEmpty()  # stats answer)
+    return _write_silver(spark, target, fact.name, checked, silver.spec, month, inputs,
+                         within={"_batch": month}, new=new)  # a month's records stay in its batch

@@ -169,10 +169,13 @@ def _quoted(text: str) -> str:
 def create_table_sql(name: str,  # the full table name
                      spec: TableSpec,
                     ) -> str:
-    "The `CREATE TABLE IF NOT EXISTS` statement for `spec`, with its comments and properties."
+    "The `CREATE TABLE IF NOT EXISTS` statement for `spec`, with its comments, properties and constraints."
     columns = ",\n  ".join(f"{column.name} {column.type}{'' if column.nullable else ' NOT NULL'} "
                            f"COMMENT {_quoted(column.comment)}" for column in spec.columns)
-    properties = ", ".join(f"{_quoted(key)} = {_quoted(value)}" for key, value in spec.properties.items())
+    # Delta keeps a CHECK constraint as the table property `delta.constraints.<name>`: set at creation, it costs
+    # nothing, where each `ADD CONSTRAINT` afterwards is a commit and a scan (about 3 s on two cores)
+    constraints = {f"delta.constraints.{name.lower()}": expression for name, expression in spec.constraints.items()}
+    properties = ", ".join(f"{_quoted(key)} = {_quoted(value)}" for key, value in {**spec.properties, **constraints}.items())
     return (f"CREATE TABLE IF NOT EXISTS {name} (\n  {columns}\n) USING DELTA COMMENT {_quoted(spec.comment)}"
             + (f" TBLPROPERTIES ({properties})" if properties else ""))
 
@@ -186,6 +189,7 @@ example_spec = TableSpec("example_airlines", "Airlines by carrier code.",
 print(create_table_sql("spark_catalog.dev__flights.example_airlines", example_spec))
 test_eq(example_spec.ddl(without=("name",)), "carrier STRING")
 assert "COMMENT 'The airline\\'s name, e.g. \\'Endeavor Air Inc.\\''" in create_table_sql("t", example_spec)
+assert "'delta.constraints.carrier_code' = 'length(carrier) = 2'" in create_table_sql("t", example_spec)
 
 
 # %%
@@ -201,6 +205,7 @@ def ensure_table(spark: SparkSession,
                  spec: TableSpec,
                 ) -> str:
     "Create table `name` from `spec` unless it exists, and add the constraints it lacks; returns `name`."
+    # a table created by an older release, or by an engine that dropped the properties, gets them here
     spark.sql(create_table_sql(name, spec))
     present = table_constraints(spark, name)
     for constraint, expression in spec.constraints.items():
@@ -234,6 +239,16 @@ comments = {row["col_name"]: row["comment"] for row in spark.sql(f"DESCRIBE TABL
 test_eq(comments["carrier"], "Two-letter carrier code.")
 test_fail(lambda: spark.sql(f"INSERT INTO {airlines} VALUES ('ABC', 'too long a code')"), contains="carrier_code")
 test_fail(lambda: conform(spark.range(1), example_spec), contains="lack column(s) carrier, name")
+test_eq(version, 0)  # created with its constraint in one commit
+
+# %% [markdown]
+# A table made without the constraint (by an older release, say) gets it from `ensure_table`:
+
+# %%
+spark.sql(f"DROP TABLE {airlines}")
+spark.sql(f"CREATE TABLE {airlines} (carrier STRING, name STRING) USING DELTA")
+ensure_table(spark, airlines, example_spec)
+test_eq(list(table_constraints(spark, airlines)), ["carrier_code"])
 
 # %% [markdown]
 # ## Commit notes
@@ -270,6 +285,13 @@ def rows_added(metrics: dict) -> int:
     "The rows a commit added, from its operation metrics: rows written less rows copied from rewritten files."
     copied = metrics.get("numCopiedRows", metrics.get("numTargetRowsCopied", 0))  # replaceWhere's name, MERGE's
     return int(metrics.get("numOutputRows", 0)) - int(copied)
+
+def rows_written(spark: SparkSession, name: str,
+                 since: int | None = None,  # the table's version before the write: no commit since, no rows
+                ) -> int:
+    "The rows the latest commit of table `name` added, from Delta's log (no scan of the data)."
+    latest = spark.sql(f"DESCRIBE HISTORY {name} LIMIT 1").first()
+    return 0 if latest["version"] == since else rows_added(latest["operationMetrics"])
 
 def latest_commit(spark: SparkSession,
                   name: str,  # the full table name
@@ -393,7 +415,10 @@ test_fail(lambda: slice_sql(example_spec, {"carrier": None}), contains="a slice'
 # rows again rewrites nothing. `within` tells Delta which slice of the table the keys
 # can live in (silver passes the batch), so it reads that slice's files only instead of
 # the whole table. The rows must hold one row per key (silver deduplicates first); Delta
-# refuses a merge where two source rows match one target row.
+# refuses a merge where two source rows match one target row. A caller that knows the
+# slice holds no rows yet (a new table, a batch not written before) says `new=True`: the
+# rows are appended in one commit, which is what the `MERGE` would do, for about a
+# third of its cost.
 
 # %%
 #| export
@@ -401,6 +426,7 @@ def merge_rows(frame: DataFrame,  # the new rows, one per key
                table: Table,  # where, with its declaration (keys, columns, constraints): `spec.on(target)`
                note: dict | None = None,  # a commit note (see `commit_note`)
                within: dict[str, object] | None = None,  # the only slice the keys can match (see `slice_sql`)
+               new: bool = False,  # the caller knows that slice (else the table) holds no rows yet: append
               ) -> dict:
     "Upsert `frame` into `table` on its keys; returns the rows inserted and updated."
     name, spec = table.name, table.spec
@@ -408,6 +434,11 @@ def merge_rows(frame: DataFrame,  # the new rows, one per key
         raise DbxmlError(f"{spec.table}: merge_rows needs the table's keys")
     spark = frame.sparkSession
     ensure_table(spark, name, spec)
+    if new:
+        before = table_version(spark, name)
+        with commit_note(spark, note):
+            conform(frame, spec).write.format("delta").mode("append").saveAsTable(name)
+        return {"inserted": rows_written(spark, name, since=before), "updated": 0}  # Delta records no empty append
     view = f"dbxml_merge_source_{spec.table}"
     conform(frame, spec).createOrReplaceTempView(view)
     on = " AND ".join([f"target.{key} = source.{key}" for key in spec.keys]
@@ -428,8 +459,9 @@ def merge_rows(frame: DataFrame,  # the new rows, one per key
 # %%
 spark.sql(f"DROP TABLE IF EXISTS {airlines}")
 rows = spark.createDataFrame([("9E", "Endeavor Air Inc."), ("AA", "American Airlines Inc.")], "carrier string, name string")
-test_eq(merge_rows(rows, airlines_table), {"inserted": 2, "updated": 0})
+test_eq(merge_rows(rows, airlines_table, new=True), {"inserted": 2, "updated": 0})  # a new table: appended
 test_eq(merge_rows(rows, airlines_table), {"inserted": 0, "updated": 0})
+test_eq(merge_rows(rows.limit(0), airlines_table, new=True), {"inserted": 0, "updated": 0})  # and no commit
 renamed = spark.createDataFrame([("AA", "American Airlines")], "carrier string, name string")
 test_eq(merge_rows(renamed, airlines_table, note={"stage": "example"}, within={"carrier": "AA"}),
         {"inserted": 0, "updated": 1})
@@ -449,6 +481,14 @@ test_eq(rows_by_batch(spark, airlines), None)  # its first rows came without a b
 # one commit, with Delta's `replaceWhere`: readers see the old slice or the new one,
 # never a mix, and writing the same slice again gives the same table. Delta also checks
 # that every new row matches the condition, so a stage cannot spill into another month.
+#
+# Most slices are new (the month a run adds), and a slice that holds no rows needs no
+# replacing: its rows are appended, with the same check made while they are written.
+# On two cores that is about 0.5 s a write instead of 1.8 s (the `replaceWhere`
+# overwrite scans the slice's files and, through `saveAsTable`, replaces the catalog
+# entry); the overwrite itself goes through `writeTo(...).overwrite`, which skips the
+# catalog (about 1.4 s). Delta records no commit for a write that changes nothing (no
+# rows into an empty slice), so such a write leaves no note either.
 
 # %%
 #| export
@@ -461,15 +501,16 @@ def replace_rows(frame: DataFrame,  # the slice's new rows
     name, spec = table.name, table.spec
     spark = frame.sparkSession
     ensure_table(spark, name, spec)
+    condition, before = slice_sql(spec, where), table_version(spark, name)
+    rows = conform(frame, spec)
     with commit_note(spark, note):
-        (conform(frame, spec).write.format("delta").mode("overwrite").option("replaceWhere", slice_sql(spec, where))
-         .option("mergeSchema", "true")  # a column added to `spec` by a later release joins the table
-         .saveAsTable(name))
-    return rows_written(spark, name)
-
-def rows_written(spark: SparkSession, name: str) -> int:
-    "The rows the latest commit of table `name` added, from Delta's log (no scan of the data)."
-    return rows_added(spark.sql(f"DESCRIBE HISTORY {name} LIMIT 1").first()["operationMetrics"])
+        if spark.table(name).where(condition).isEmpty():  # Delta's file statistics answer, mostly without reading
+            outside = F.raise_error(F.lit(f"{name}: a row is outside the slice being written, {condition}"))
+            (rows.where(F.when(F.expr(condition), F.lit(True)).otherwise(outside))
+             .writeTo(name).option("mergeSchema", "true").append())
+        else:
+            rows.writeTo(name).option("mergeSchema", "true").overwrite(F.expr(condition))
+    return rows_written(spark, name, since=before)  # no rows for a slice that had none: no commit
 
 
 # %%
@@ -486,6 +527,24 @@ rows = spark.table(numbers).groupBy("month").count().orderBy("month").collect()
 test_eq([(row["month"], row["count"]) for row in rows], [("2013-01", 4), ("2013-02", 2)])
 test_fail(lambda: replace_rows(spark.range(1).selectExpr("'2013-03' AS month", "id AS value"), monthly_table,
                                {"month": "2013-01"}))  # a row outside the slice is refused
+test_fail(lambda: replace_rows(spark.range(1).selectExpr("'2013-03' AS month", "id AS value"), monthly_table,
+                               {"month": "2013-04"}), contains="outside the slice")  # also when the slice is new
+test_eq(spark.table(numbers).count(), 6)
+version = table_version(spark, numbers)
+test_eq(replace_rows(spark.range(0).selectExpr("'2013-04' AS month", "id AS value"), monthly_table,
+                     {"month": "2013-04"}), 0)
+test_eq(table_version(spark, numbers), version)  # nothing into an empty slice: no commit
+
+# %% [markdown]
+# A column a later release adds to the declaration joins the table at its next write
+# (Delta's `mergeSchema`); the rows written before hold null there:
+
+# %%
+wider = TableSpec("example_monthly", "Numbers by month.", (*monthly.columns, Column("note", "STRING", "A remark.")))
+replace_rows(spark.range(1).selectExpr("'2013-03' AS month", "id AS value", "'new' AS note"), wider.on(scratch),
+             {"month": "2013-03"})
+test_eq(sorted((row["month"], row["note"]) for row in spark.table(numbers).where("month >= '2013-02'").collect()),
+        [("2013-02", None), ("2013-02", None), ("2013-03", "new")])
 
 
 # %% [markdown]

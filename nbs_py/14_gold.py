@@ -15,6 +15,8 @@
 #| export
 from __future__ import annotations
 
+from functools import reduce
+
 import pandas as pd
 from matplotlib.figure import Figure
 from pyspark.sql import DataFrame, SparkSession
@@ -172,12 +174,18 @@ def build_month(spark: SparkSession, target: Target,
         raise DbxmlError(f"{silver.name} does not exist: run the silver stage first.")
     records = silver.read(spark).where(F.col("_batch") == month)
     inputs = gold_inputs(spark, target, month, use_case)
-    counted = F.sum(use_case.counted) if use_case.counted else F.count("*")
+    counted = F.col(use_case.counted) if use_case.counted else F.lit(1)
     def counts():
-        "Silver rows, feature rows, rows the marts count (else mart rows), mart rows: of `month`, as held now."
-        in_marts = (marts.read(spark).where(F.col("month") == month)
-                    .agg(F.count("*"), F.coalesce(counted, F.lit(0))).first())
-        return records.count(), features.read(spark).where(F.col("month") == month).count(), in_marts[1], in_marts[0]
+        "Silver rows, feature rows, rows the marts count (else mart rows), mart rows: of `month`, in one Spark job."
+        in_month = F.col("month") == month
+        parts = {"silver": (records, F.lit(1)), "features": (features.read(spark).where(in_month), F.lit(1)),
+                 "marts": (marts.read(spark).where(in_month), counted)}
+        union = reduce(DataFrame.unionByName, [frame.select(F.lit(part).alias("part"), value.cast("bigint").alias("value"))
+                                               for part, (frame, value) in parts.items()])
+        found = {row["part"]: row for row in
+                 union.groupBy("part").agg(F.count("*").alias("rows"), F.sum("value").alias("counted")).collect()}
+        rows = {part: found[part]["rows"] if part in found else 0 for part in parts}
+        return rows["silver"], rows["features"], found["marts"]["counted"] if "marts" in found else 0, rows["marts"]
     def reconciles(silver_rows, feature_rows, in_marts, mart_rows):
         return silver_rows == feature_rows and (in_marts == silver_rows or not use_case.counted)
     built = inputs is not None and all((latest_note(spark, table.name, stage="gold", month=month) or {}).get("inputs")
