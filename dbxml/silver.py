@@ -185,15 +185,17 @@ def refine_dimension(spark: SparkSession, target: Target,
     "Type, check and merge one batch of a dimension into `silver_<source>`, unless done; returns the reconciled counts."
     contract = contract_of(source)
     source, batch = contract.name, batch or _latest_batch(spark, target, contract.name)
-    if dimension_spec(contract).on(target).exists(spark):
+    table = dimension_spec(contract).on(target)
+    existed = table.exists(spark)
+    if existed:
         try:  # a file's batch is its checksum: a batch that reconciles was refined, and cannot have changed
             return {"source": source, "batch": batch, **reconcile(spark, target, source, batch),
                     "inserted": 0, "updated": 0, "written": False}
         except DbxmlError:
             pass  # not (fully) refined yet: refine it
     checked = apply_rules(typed_record(_bronze_batch(spark, target, source, batch), contract), contract)
-    new = not dimension_spec(contract).on(target).exists(spark)  # a later file's keys can match earlier rows
-    return _write_silver(spark, target, source, checked, dimension_spec(contract), batch, new=new)
+    # into a new table, the rows are appended; a later file's keys can match earlier rows, so it is merged
+    return _write_silver(spark, target, source, checked, table.spec, batch, new=not existed)
 
 # %% ../nbs/13_silver.ipynb #0bd377c3
 def refine_dimensions(spark: SparkSession, target: Target,
@@ -247,10 +249,12 @@ def _silver_inputs(spark: SparkSession, target: Target, month: str) -> dict:
 def _refined_before(spark: SparkSession, target: Target, month: str, inputs: dict) -> dict | None:
     "The reconciled counts of `month` if silver and the quarantine hold it as made from exactly `inputs`, else None."
     use_case = use_case_of(target)
-    for spec in (use_case.silver, QUARANTINE_SPEC):
-        commit = latest_commit(spark, spec.on(target).name, stage="silver", batch=month)
-        if (commit is None and spec is use_case.silver) or (commit and commit["note"].get("inputs") != inputs):
-            return None
+    silver = latest_commit(spark, use_case.silver.on(target).name, stage="silver", batch=month)
+    quarantine = latest_commit(spark, QUARANTINE_SPEC.on(target).name, stage="silver", batch=month)
+    if silver is None or silver["note"].get("inputs") != inputs:
+        return None
+    if quarantine is not None and quarantine["note"].get("inputs") != inputs:
+        return None  # (no quarantine commit at all: nothing was quarantined, which reconciling confirms)
     try:
         return reconcile(spark, target, use_case.fact.name, month)
     except DbxmlError:
@@ -264,7 +268,7 @@ def refine_month(spark: SparkSession, target: Target,
     use_case = use_case_of(target)
     fact, inputs = use_case.fact, _silver_inputs(spark, target, month)
     counts = _refined_before(spark, target, month, inputs)
-    if counts:
+    if counts is not None:
         return {"source": fact.name, "batch": month, **counts, "inserted": 0, "updated": 0, "written": False}
     typed = typed_record(_bronze_batch(spark, target, fact.name, month), fact)
     checked = apply_rules(use_case.conform(spark, target, typed), fact)
