@@ -183,7 +183,8 @@ def build_month(spark: SparkSession, target: Target,
         union = reduce(DataFrame.unionByName, [frame.select(F.lit(part).alias("part"), value.cast("bigint").alias("value"))
                                                for part, (frame, value) in parts.items()])
         found = {row["part"]: row for row in
-                 union.groupBy("part").agg(F.count("*").alias("rows"), F.sum("value").alias("counted")).collect()}
+                 union.groupBy("part").agg(F.count("*").alias("rows"),
+                                          F.coalesce(F.sum("value"), F.lit(0)).alias("counted")).collect()}
         rows = {part: found[part]["rows"] if part in found else 0 for part in parts}
         return rows["silver"], rows["features"], found["marts"]["counted"] if "marts" in found else 0, rows["marts"]
     def reconciles(silver_rows, feature_rows, in_marts, mart_rows):
