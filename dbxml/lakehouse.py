@@ -5,24 +5,32 @@
 # %% ../nbs/15_lakehouse.ipynb #943a2731
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
 import time
+from importlib import metadata
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from .bronze import ingest_dimensions, ingest_month
-from .catalog import table_name
-from .config import DbxmlError, Target
+from .catalog import ensure_schema, table_name
+from .config import DbxmlError, Target, find_config
 from .contract import ContractError, FileCheck, check_file
 from .gold import build_month
 from .quality import VOLUME, volume_finding
 from .silver import refine_dimensions, refine_month
-from .sources import landed_drop
+from .sources import SOURCE_PACKAGE, landed_drop
 from .tables import Column, TableSpec, replace_rows, rows_by_batch
-from .usecase import use_case_of
+from .usecase import DEFAULT_USE_CASE, use_case_of
 
 # %% auto #0
-__all__ = ['DATA_QUALITY_SPEC', 'COUNT_COLUMNS', 'check_landing', 'check_volume', 'run_month', 'run_lakehouse', 'format_counts']
+__all__ = ['DATA_QUALITY_SPEC', 'COUNT_COLUMNS', 'check_landing', 'check_volume', 'run_month', 'run_lakehouse', 'format_counts',
+           'cached_lakehouse']
 
 # %% ../nbs/15_lakehouse.ipynb #e03c4d05
 def check_landing(target: Target,
@@ -143,3 +151,68 @@ def format_counts(rows: list[dict],  # `run_month` results
         lines.append(line(["total", *[sum(row[column] for row in rows) if isinstance(rows[0][column], (int, float))
                                       else "" for column in COUNT_COLUMNS[1:]]]))
     return "\n".join(lines)
+
+# %% ../nbs/15_lakehouse.ipynb #57127b5e
+def _lakehouse_key(target: Target, months: list[str]) -> str:
+    "A digest of what a lakehouse build of `months` reads: the code, the use case, the versions, the months."
+    reference = target.use_case or DEFAULT_USE_CASE
+    versions = [metadata.version(package) for package in ("pyspark", "delta-spark", SOURCE_PACKAGE)]
+    digest = hashlib.sha256(json.dumps([reference, months, versions]).encode())
+    package = Path(next(iter(importlib.util.find_spec("dbxml").submodule_search_locations)))
+    use_case_module = Path(importlib.util.find_spec(reference.partition(":")[0]).origin)
+    for path in sorted(path for path in package.rglob("*.py") if "__pycache__" not in path.parts):
+        digest.update(f"{path.relative_to(package)}\n".encode() + path.read_bytes())
+    digest.update(use_case_module.read_bytes())
+    return digest.hexdigest()[:16]
+
+def _lakehouse_tables(spark: SparkSession, target: Target) -> dict[str, Path]:
+    "The tables of `target`'s local schema, each with the folder that holds it."
+    database = ensure_schema(spark, target)
+    return {table.name: Path(spark.sql(f"DESCRIBE DETAIL {database}.{table.name}").first()["location"]
+                             .removeprefix("file:"))
+            for table in spark.catalog.listTables(database) if not table.isTemporary}
+
+# %% ../nbs/15_lakehouse.ipynb #d18a86bd
+def _keep_lakehouse(spark: SparkSession, target: Target, kept: Path, rows: list[dict]) -> None:
+    "Copy every table folder of `target`'s schema, and the build's counts, into `kept`."
+    partial = kept.with_name(f"{kept.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    for table, folder in _lakehouse_tables(spark, target).items():
+        shutil.copytree(folder, partial / table)
+    (partial / "counts.json").write_text(json.dumps(rows))
+    os.rename(partial, kept)
+    older = sorted((path for path in kept.parent.iterdir() if (path / "counts.json").is_file()),
+                   key=lambda path: path.stat().st_mtime, reverse=True)[3:]
+    for path in older:
+        shutil.rmtree(path, ignore_errors=True)
+
+def _copy_lakehouse(spark: SparkSession, target: Target, kept: Path) -> list[dict]:
+    "Register a copy of every table in `kept` in `target`'s schema; the kept build's counts."
+    database = ensure_schema(spark, target)
+    for folder in sorted(path for path in kept.iterdir() if path.is_dir()):
+        copy = Path(target.storage_root).resolve() / f"{database}.db" / folder.name
+        shutil.copytree(folder, copy)
+        spark.sql(f"CREATE TABLE {database}.{folder.name} USING DELTA LOCATION '{copy}'")
+    os.utime(kept)  # recently used: kept when older copies are removed
+    return json.loads((kept / "counts.json").read_text())
+
+# %% ../nbs/15_lakehouse.ipynb #1d59841e
+def cached_lakehouse(spark: SparkSession, target: Target,
+                     months: list[str],  # e.g. `parse_months("2013-01..2013-03")`
+                    ) -> list[dict]:
+    "`run_lakehouse` for examples and tests: the first build of `months` on this checkout is kept, later ones copy it."
+    if target.spark != "local":
+        return run_lakehouse(spark, target, months, progress=None)
+    import fcntl  # POSIX file locks, as for the jar cache
+
+    kept = find_config().parent / ".dbxml" / "cache" / "lakehouse" / _lakehouse_key(target, months)
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    with open(kept.parent / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time; the others wait, then copy it
+        if kept.is_dir() and not _lakehouse_tables(spark, target):
+            check_landing(target, months)  # the raw files, as a build would have landed them
+            return _copy_lakehouse(spark, target, kept)
+        rows = run_lakehouse(spark, target, months, progress=None)
+        if not kept.is_dir():
+            _keep_lakehouse(spark, target, kept, rows)
+        return rows

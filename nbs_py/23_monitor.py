@@ -54,7 +54,7 @@ from nbdev.showdoc import show_doc
 from dbxml.catalog import table_name
 from dbxml.config import load_target, scratch_target, with_overrides
 from dbxml.flights import FLIGHTS
-from dbxml.lakehouse import run_lakehouse
+from dbxml.lakehouse import cached_lakehouse
 from dbxml.sources import parse_months
 from dbxml.registry import promote, register, validate
 from dbxml.score import score_month
@@ -602,7 +602,7 @@ def monitoring_figure(history: pd.DataFrame,  # `monitoring_history`
 # %%
 scratch = with_overrides(scratch_target(), schema="monitor")  # own tables and model: notebooks may share a home
 spark = get_spark(scratch)
-run_lakehouse(spark, scratch, parse_months("2013-01..2013-03"), progress=None)
+cached_lakehouse(spark, scratch, parse_months("2013-01..2013-03"))  # built once, copied after (15_lakehouse)
 version = register(scratch, train_model(spark, scratch, "2013-02", window=1))
 assert promote(scratch, validate(spark, scratch, version, "2013-02"), why="first model")
 test_fail(lambda: monitor_month(spark, scratch, "2013-03"), contains="score a month first")
