@@ -41,10 +41,12 @@ from fastcore.test import test_eq
 
 from dbxml.config import scratch_target, with_overrides
 from dbxml.flights import FLIGHTS
+from dbxml.lakehouse import cached_lakehouse
 from dbxml.monitor import BASELINES_SPEC, monitoring_spec
 from dbxml.registry import champion_history
 from dbxml.runner import run_job
 from dbxml.score import predictions_spec
+from dbxml.sources import parse_months
 from dbxml.tables import content_digest
 
 
@@ -231,18 +233,22 @@ TASKS = {"lakehouse": lakehouse_task, "score": score_task, "monitor": monitor_ta
 # ## Example: a first quarter, in-process
 #
 # The in-process executor runs the job graph of the bundle, with these functions, on a
-# scratch lakehouse. January has nothing before it; February trains the first model
-# (held out on February, learning from January) and promotes it; March is scored and
-# monitored by it.
+# scratch lakehouse: the examples' copy of the real quarter (`cached_lakehouse`), so each
+# month's `lakehouse` task finds its tables built and the example's time goes to the model.
+# (`dbxml run --in-process` building a month is `tests/test_jobs.py`'s scheduled run.)
+# January has nothing before it; February trains the first model (held out on February,
+# learning from January) and promotes it; March is scored and monitored by it.
 
 # %%
 scratch = with_overrides(scratch_target(), schema="tasks")  # own tables and model: notebooks may share a home
+cached_lakehouse(get_spark(scratch), scratch, parse_months("2013-01..2013-03"))
 quarter = run_job(scratch, overrides={"month": "2013-01..2013-03", "window": "1"}, in_process=True)
 values = {(result.run, result.task): result.values for result in quarter.results}
 test_eq(quarter.failed, [])
 test_eq(values["2013-01", "monitor"], {"retrain": False, "reason": "no earlier month to learn from"})
 test_eq((values["2013-01", "score"], values["2013-01", "train"]), ({"rows": 0}, {}))  # no champion; train excluded
 test_eq(values["2013-01", "record_month"], {"recorded": "2013-01"})
+test_eq([values[month, "lakehouse"]["state"] for month in ("2013-01", "2013-02", "2013-03")], ["unchanged"] * 3)
 test_eq(values["2013-02", "monitor"], {"retrain": True, "reason": "first model"})
 test_eq((values["2013-02", "train"]["model_version"], values["2013-02", "promote"]["promoted"]), ("1", True))
 test_eq(values["2013-03", "score"], {"rows": 28_834, "model_version": "1"})
