@@ -30,7 +30,7 @@ from .usecase import DEFAULT_USE_CASE, use_case_of
 
 # %% auto #0
 __all__ = ['DATA_QUALITY_SPEC', 'COUNT_COLUMNS', 'check_landing', 'check_volume', 'run_month', 'run_lakehouse', 'format_counts',
-           'cached_lakehouse']
+           'lakehouse_cache', 'cached_lakehouse']
 
 # %% ../nbs/15_lakehouse.ipynb #e03c4d05
 def check_landing(target: Target,
@@ -153,6 +153,12 @@ def format_counts(rows: list[dict],  # `run_month` results
     return "\n".join(lines)
 
 # %% ../nbs/15_lakehouse.ipynb #57127b5e
+def lakehouse_cache(target: Target,
+                    months: list[str],  # the months built
+                   ) -> Path:
+    "The folder where `cached_lakehouse` keeps the build of `months` for `target`'s use case."
+    return find_config().parent / ".dbxml" / "cache" / "lakehouse" / _lakehouse_key(target, months)
+
 def _lakehouse_key(target: Target, months: list[str]) -> str:
     "A digest of what a lakehouse build of `months` reads: the code, the use case, the versions, the months."
     reference = target.use_case or DEFAULT_USE_CASE
@@ -205,14 +211,15 @@ def cached_lakehouse(spark: SparkSession, target: Target,
         return run_lakehouse(spark, target, months, progress=None)
     import fcntl  # POSIX file locks, as for the jar cache
 
-    kept = find_config().parent / ".dbxml" / "cache" / "lakehouse" / _lakehouse_key(target, months)
+    kept = lakehouse_cache(target, months)
     kept.parent.mkdir(parents=True, exist_ok=True)
     with open(kept.parent / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time; the others wait, then copy it
-        if kept.is_dir() and not _lakehouse_tables(spark, target):
+        empty = not _lakehouse_tables(spark, target)
+        if kept.is_dir() and empty:
             check_landing(target, months)  # the raw files, as a build would have landed them
             return _copy_lakehouse(spark, target, kept)
         rows = run_lakehouse(spark, target, months, progress=None)
-        if not kept.is_dir():
+        if not kept.is_dir() and empty:  # the schema holds this build and nothing else
             _keep_lakehouse(spark, target, kept, rows)
         return rows
