@@ -373,6 +373,16 @@ test_eq([row["state"] for row in run_lakehouse(spark, copied, quarter, progress=
 test_eq(versions(copied), copies)
 
 # %% [markdown]
+# Other months or another use case are another build; and asking in a schema that already
+# held tables (the scratch one) runs the months there but keeps nothing.
+
+# %%
+assert lakehouse_cache(scratch, quarter) != lakehouse_cache(scratch, quarter[:2])
+assert lakehouse_cache(scratch, quarter) != lakehouse_cache(with_overrides(scratch, use_case="dbxml.usecase:X"), quarter)
+test_eq([row["state"] for row in cached_lakehouse(spark, scratch, ["2013-01"])], ["unchanged"])
+assert not lakehouse_cache(scratch, ["2013-01"]).exists()
+
+# %% [markdown]
 # ## A month with nothing in it
 #
 # A month delivered with only its header is built (empty) with a warning, and recorded
