@@ -57,7 +57,7 @@ def process_tree(root_pid: int) -> dict[int, tuple[str, float]]:
     rss: dict[int, int] = {}
     args: dict[int, str] = {}
     for line in listing.splitlines()[1:]:
-        pid, parent, kib, command = line.split(maxsplit=3)
+        pid, parent, kib, command = (line.split(maxsplit=3) + ["?"])[:4]  # a process may show no command line
         children.setdefault(int(parent), []).append(int(pid))
         rss[int(pid)], args[int(pid)] = int(kib), command
     tree, stack = {}, [root_pid]
