@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import traceback
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,9 +34,9 @@ from .spark import connect_server, connect_spark, get_spark
 __all__ = ['WARM_IMPORTS', 'SUCCESS', 'FAILED', 'EXCLUDED', 'UPSTREAM_FAILED', 'RESULT_COLUMNS', 'QUIET_VALUES',
            'JOBS_EXPERIMENT', 'parse_assignments', 'planned_runs', 'notebook_defaults', 'task_parameters',
            'runner_kernel', 'KernelPool', 'TaskResult', 'cell_summary', 'execute_notebook_task', 'PapermillExecutor',
-           'InProcessExecutor', 'dependency_state', 'blocked_by', 'run_graph', 'result_row', 'summary_table',
-           'evidence_name', 'Progress', 'log_run', 'JobRun', 'free_port', 'run_spark', 'records_watermark',
-           'unprocessed', 'run_job']
+           'InProcessExecutor', 'dependency_state', 'blocked_by', 'run_task', 'root_tasks', 'run_roots', 'run_graph',
+           'result_row', 'summary_table', 'evidence_name', 'Progress', 'log_run', 'JobRun', 'free_port', 'run_spark',
+           'records_watermark', 'unprocessed', 'run_place', 'run_plans', 'run_job']
 
 # %% ../nbs/32_runner.ipynb #33bfebce
 def parse_assignments(pairs: list[str],  # `key=value` strings from the command line
@@ -102,6 +103,7 @@ class KernelPool:
         self.environ, self.cwd, self.log = environ, cwd, log
         self.started: list[KernelManager] = []
         self._next: KernelManager | None = None
+        self._taking = threading.Lock()  # a backfill takes kernels from two threads (see `run_job`)
         self._ready = threading.Thread(target=self._start_next)
         self._ready.start()
 
@@ -121,17 +123,19 @@ class KernelPool:
 
     def take(self) -> KernelManager:
         "A started kernel for the next task; another starts in the background."
-        self._ready.join()
-        if self._next is None or not self._next.is_alive():
-            raise DbxmlError(f"a Python kernel for the next task did not start; its output is in {self.log}.")
-        manager, self._next = self._next, None
-        self._ready = threading.Thread(target=self._start_next)
-        self._ready.start()
-        return manager
+        with self._taking:
+            self._ready.join()
+            if self._next is None or not self._next.is_alive():
+                raise DbxmlError(f"a Python kernel for the next task did not start; its output is in {self.log}.")
+            manager, self._next = self._next, None
+            self._ready = threading.Thread(target=self._start_next)
+            self._ready.start()
+            return manager
 
     def close(self) -> None:
         "Stop every kernel this pool started."
-        self._ready.join()
+        with self._taking:
+            self._ready.join()
         for manager in self.started:
             with contextlib.suppress(Exception):
                 manager.shutdown_kernel(now=True)
@@ -249,38 +253,69 @@ def blocked_by(task: Task, results: dict[str, TaskResult]) -> str | None:
     return None
 
 # %% ../nbs/32_runner.ipynb #4e921909
+def run_task(task: Task, job_parameters: dict[str, str],
+             results: dict[str, TaskResult],  # this run's results so far, by task
+             rendered: dict[str, dict[str, str]],  # their task values as text, by task
+             folder: Path, executor: PapermillExecutor | InProcessExecutor,
+             label: str = "",  # the run's label, e.g. the month
+             progress=None,  # see `run_graph`
+            ) -> TaskResult:
+    "What `task` does in this run, given the results before it."
+    started = time.perf_counter()
+    result = TaskResult(label, task.key, blocked_by(task, results) or SUCCESS)
+    if result.status == SUCCESS and task.condition:
+        left, op, right = (fill_references(part, job_parameters, rendered) if index != 1 else part
+                           for index, part in enumerate(task.condition))
+        result.values = {"outcome": render_value(condition_holds(left, op, right))}
+    elif result.status == SUCCESS:
+        if progress:
+            progress.task_started(label, task.key)
+        try:
+            parameters = task_parameters(task, job_parameters, rendered)
+            result.values, result.error, result.notebook = executor.run(
+                task, parameters, folder, progress and progress.cell_started)
+        except DbxmlError as error:
+            result.error = str(error)
+        result.status = FAILED if result.error else SUCCESS
+    result.seconds = time.perf_counter() - started
+    return result
+
+def root_tasks(job: Job) -> list[Task]:
+    "The notebook tasks that wait for no other task (the monthly job's: `lakehouse`)."
+    return [task for task in task_order(job) if not task.depends_on and task.notebook is not None]
+
+def run_roots(job: Job, job_parameters: dict[str, str], folder: Path,
+              executor: PapermillExecutor | InProcessExecutor, label: str = "",
+             ) -> dict[str, TaskResult]:
+    "Run only the root tasks of one run, silently: their results, for `run_graph(..., ahead=...)`."
+    folder.mkdir(parents=True, exist_ok=True)
+    return {task.key: run_task(task, job_parameters, {}, {}, folder, executor, label) for task in root_tasks(job)}
+
 def run_graph(job: Job, job_parameters: dict[str, str],
               folder: Path,  # where this run's evidence goes (executed notebooks, tracebacks)
               executor: PapermillExecutor | InProcessExecutor,
               label: str = "",  # the run's label in results and progress, e.g. the month
               progress=None,  # called with each finished `TaskResult` (and `on_cell` events, see `Progress`)
+              ahead: dict[str, TaskResult] | None = None,  # this run's root tasks, already run (`run_roots`)
+              roots_done=None,  # called once every root task of this run has its result
              ) -> list[TaskResult]:
     "Run every task of `job` once, in order; returns a result per task."
     folder.mkdir(parents=True, exist_ok=True)
     results: dict[str, TaskResult] = {}
     rendered: dict[str, dict[str, str]] = {}
+    roots = {task.key for task in root_tasks(job)}
     for task in task_order(job):
-        started = time.perf_counter()
-        result = TaskResult(label, task.key, blocked_by(task, results) or SUCCESS)
-        if result.status == SUCCESS and task.condition:
-            left, op, right = (fill_references(part, job_parameters, rendered) if index != 1 else part
-                               for index, part in enumerate(task.condition))
-            result.values = {"outcome": render_value(condition_holds(left, op, right))}
-        elif result.status == SUCCESS:
-            if progress:
-                progress.task_started(label, task.key)
-            try:
-                parameters = task_parameters(task, job_parameters, rendered)
-                result.values, result.error, result.notebook = executor.run(
-                    task, parameters, folder, progress and progress.cell_started)
-            except DbxmlError as error:
-                result.error = str(error)
-            result.status = FAILED if result.error else SUCCESS
-        result.seconds = time.perf_counter() - started
+        if ahead and task.key in ahead:
+            result = ahead[task.key]
+        else:
+            result = run_task(task, job_parameters, results, rendered, folder, executor, label, progress)
         results[task.key] = result
         rendered[task.key] = {key: render_value(value) for key, value in result.values.items()}
         if progress:
             progress.task_finished(result)
+        if roots_done and roots <= set(results):
+            roots_done()
+            roots_done = None
     return list(results.values())
 
 # %% ../nbs/32_runner.ipynb #c5c30381
@@ -418,6 +453,44 @@ def unprocessed(plans: list[dict],  # `planned_runs` output
     return ([plan for plan in plans if plan.get("month") not in done],
             [plan["month"] for plan in plans if plan.get("month") in done])
 
+# %% ../nbs/32_runner.ipynb #00a9af95
+def run_place(folder: Path, plan: dict) -> tuple[str, Path]:
+    "A planned run's label (its month) and the folder its notebooks go to."
+    label = plan.get("month", "")
+    return label, (folder / label if label else folder)
+
+def run_plans(job: Job, plans: list[dict],  # `planned_runs` output
+              folder: Path,  # the invocation's runs folder; each month's run gets a folder in it
+              executor: PapermillExecutor | InProcessExecutor,
+              progress=None,  # see `run_graph`
+              overlap: bool = False,  # start each run's root tasks as soon as the run before has finished its own
+              finished=None,  # called with (plan, the run's results, its folder) as each run ends
+             ) -> list[TaskResult]:
+    "Run the graph once per plan, stopping after a run in which a task failed; returns every task's result."
+    every: list[TaskResult] = []
+    early: list[Future] = []  # the next run's root tasks, once started
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dbxml-ahead") as background:
+        for index, plan in enumerate(plans):
+            label, run_folder = run_place(folder, plan)
+            ahead = early.pop().result() if early else None
+            following = plans[index + 1] if overlap and index + 1 < len(plans) else None
+
+            def start_following(following=following):
+                following_label, following_folder = run_place(folder, following)
+                early.append(background.submit(run_roots, job, following, following_folder, executor, following_label))
+            results = run_graph(job, plan, run_folder, executor, label, progress, ahead,
+                                start_following if following else None)
+            every += results
+            if finished:
+                finished(plan, results, run_folder)
+            if any(result.status == FAILED for result in results):
+                break
+        for result in early.pop().result().values() if early else []:  # started before the failure: reported
+            every.append(result)
+            if progress:
+                progress.task_finished(result)
+    return every
+
 # %% ../nbs/32_runner.ipynb #3a08395b
 def run_job(target: Target,  # a local target (`local` or `connect`)
             job_name: str = "monthly",  # a job of the bundle
@@ -427,6 +500,7 @@ def run_job(target: Target,  # a local target (`local` or `connect`)
             in_process: bool = False,  # call the task functions in this process instead of running notebooks
             profile: bool = False,  # measure each task (in process, on a `local` target): `JobRun.profiles`
             again: bool = False,  # run months the watermark already holds (default: skip them, see `unprocessed`)
+            overlap: bool = False,  # papermill: start each month's lakehouse task while the month before it runs on
            ) -> JobRun:
     "Run the job's graph for each planned run, on one Spark; returns every task's result."
     if target.spark == "databricks":
@@ -468,20 +542,18 @@ def run_job(target: Target,  # a local target (`local` or `connect`)
             pool = KernelPool(environ, root, folder / "kernels.log")
             stack.callback(pool.close)
             executor = PapermillExecutor(pool)
-        for plan in plans:
+
+        def finished(plan: dict, results: list[TaskResult], run_folder: Path) -> None:
             label = plan.get("month", "")
-            run_folder = folder / label if label else folder
-            results = run_graph(job, plan, run_folder, executor, label, progress)
             chosen = next((str(result.values["month"]) for result in results if result.values.get("month")), "")
             if chosen and label != chosen:  # a scheduled-style run (month=next): name the month it processed
                 for result in results:
                     result.run = chosen
                 for measured in getattr(executor, "profiles", []):
                     measured.run = chosen if measured.run == label else measured.run
-            outcome.results += results
             outcome.mlflow_runs.append(log_run(target, job, plan, results, run_folder))
-            if outcome.failed:
-                break
+        outcome.results = run_plans(job, plans, folder, executor, progress,
+                                    overlap=overlap and not (in_process or profile), finished=finished)
     if profile:
         from dbxml.profile import profile_table
 

@@ -167,7 +167,10 @@ def smoke(args: argparse.Namespace) -> int:
 # `--in-process` as calls of [the task functions](24_tasks.ipynb) in this process. It
 # prints a line per task as it goes, then the summary table and where to look next, and
 # exits non-zero when a task failed. A month the watermark already holds is skipped, and
-# it says so; `--again` runs it anyway.
+# it says so; `--again` runs it anyway. A range of months runs one month after another,
+# as Databricks runs a backfill's queued runs; `--overlap` starts each month's lakehouse
+# task while the month before it scores, monitors and trains (see the runner for when
+# that helps).
 
 # %%
 #| export
@@ -192,7 +195,7 @@ def run_job_command(args: argparse.Namespace) -> int:
     if args.job == "monthly" and target.is_local:
         check_months_landed(target, parameters.get("month", ""))
     outcome = run_job(target, args.job, parameters, Progress(), in_process=args.in_process, profile=args.profile,
-                      again=args.again)
+                      again=args.again, overlap=args.overlap)
     print(f"\n{summary_table(outcome.results)}\n")
     if outcome.profiles:
         print(f"the profile ({outcome.folder / 'profile.md'}):\n{(outcome.folder / 'profile.md').read_text()}")
@@ -326,6 +329,9 @@ def parser() -> argparse.ArgumentParser:
                         help="call the task functions in this process (one JVM, no notebooks) instead of papermill")
     runner.add_argument("--again", action="store_true",
                         help="run months the watermark already holds (by default they are skipped)")
+    runner.add_argument("--overlap", action="store_true",
+                        help="for a range of months, start each month's lakehouse task while the month before it "
+                             "scores, monitors and trains (for a machine with cores to spare)")
     runner.add_argument("--profile", action="store_true",
                         help="in process, measure each task (seconds, Spark jobs, Delta commits, files read, rows "
                              "written) and print the table (a local target)")

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 import mlflow
@@ -31,6 +32,7 @@ from dbxml.runner import (
     PapermillExecutor,
     notebook_defaults,
     run_graph,
+    run_plans,
     task_parameters,
 )
 from dbxml.score import score_month
@@ -151,6 +153,30 @@ def test_a_failing_cell_is_named_its_dependants_do_not_run_and_the_partial_noteb
     partial = nbformat.read(tmp_path / "act.ipynb", as_version=4)
     assert any(output.get("ename") == "ZeroDivisionError" for cell in partial.cells for output in cell.get("outputs", []))
 
+
+
+def papermill_times(notebook):
+    "When papermill started and ended an executed notebook."
+    recorded = nbformat.read(notebook, as_version=4).metadata.papermill
+    return datetime.fromisoformat(recorded.start_time), datetime.fromisoformat(recorded.end_time)
+
+
+@pytest.mark.slow
+def test_an_overlapped_backfill_starts_the_next_root_early_in_its_own_kernel_and_stops_after_a_failed_month(
+        toy_job, papermill, tmp_path):
+    "`dbxml run --overlap` (nbs/32_runner.ipynb): a month's root task runs in a second kernel beside the month before."
+    backfill = [{"month": "m1", "size": "42", "divisor": "4"}, {"month": "m2", "size": "42", "divisor": "0"},
+                {"month": "m3", "size": "42", "divisor": "2"}]
+    results = run_plans(toy_job, backfill, tmp_path, papermill, overlap=True)
+    assert [(result.run, result.task, result.status) for result in results[5:]] == [
+        ("m2", "measure", SUCCESS), ("m2", "decide", SUCCESS), ("m2", "act", FAILED), ("m2", "report", UPSTREAM_FAILED),
+        ("m2", "finish", UPSTREAM_FAILED), ("m3", "measure", SUCCESS)]
+    assert statuses(results[:5]) == dict.fromkeys(["measure", "decide", "act", "report", "finish"], SUCCESS)
+    assert results[-1].values == {"big": True, "size": 42} and results[2].values == {"rows": 10}
+    measured = papermill_times(tmp_path / "m1" / "measure.ipynb")[1]
+    assert measured <= papermill_times(tmp_path / "m2" / "measure.ipynb")[0] < \
+        papermill_times(tmp_path / "m1" / "finish.ipynb")[1]
+    assert {path.name for path in (tmp_path / "m3").iterdir()} == {"measure.ipynb"}  # nothing after the root ran
 
 # --- the monthly job end to end ---
 

@@ -8,10 +8,15 @@ Each variant starts from an empty lakehouse in its own temporary home and runs t
 - in-process, classic Spark: `run_job(..., in_process=True)` on a classic local Spark session (one JVM);
 - in-process, Spark Connect: the same on a local Spark Connect server (one JVM), which is the Spark `dbxml run`
   uses, so the difference to `dbxml run` is the papermill executor's own cost (kernels, papermill, notebooks);
-- dbxml run: the `dbxml run` command for the same months.
+- dbxml run: the `dbxml run` command for the same months, one month's run after another (as Databricks runs a
+  backfill's queued runs);
+- dbxml run --overlap: the same, overlapped: each month's lakehouse task starts while the month before it scores,
+  monitors and trains (nbs/32_runner.ipynb).
 
-It prints the wall time of each, and the ratios of `dbxml run` to each in-process variant. Not a test: timings
-vary with the machine, and the variants run one after another, so other load on the machine affects them unevenly.
+It prints the wall time of each, and the ratios of `dbxml run` to each variant, and checks that the two
+`dbxml run`s' summaries agree on everything but the seconds (statuses, rows, model versions, metrics). Not a test:
+timings vary with the machine, and the variants run one after another, so other load on the machine affects them
+unevenly.
 """
 import argparse
 import json
@@ -34,6 +39,12 @@ def in_process(target, args):
     if outcome.failed:
         sys.exit(f"the in-process run failed: {[(result.task, result.error) for result in outcome.failed]}")
     return [result.run for result in outcome.results if result.task == "train" and result.status == "SUCCESS"]
+
+
+def summary_without_seconds(stdout):
+    "The rows of `dbxml run`'s summary table, each without its seconds column."
+    table = stdout.split("\nrun ")[-1].split("\n\n")[0].splitlines()[1:]
+    return [" ".join(line.split()[:3] + line.split()[4:]) for line in table]
 
 
 def fresh_target(label):
@@ -75,15 +86,23 @@ def main():
     seconds["in-process, Spark Connect"], trained = timed(connected)
     print(f"in-process, Spark Connect: {seconds['in-process, Spark Connect']:.1f} s, trained in {trained}", flush=True)
 
-    target = fresh_target("run")
     environ = {key: value for key, value in os.environ.items() if key not in ("SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED")}
     command = [str(Path(sys.executable).parent / "dbxml"), "run", "-p", f"month={args.months}",
                "-p", f"window={args.window}"]
-    seconds["dbxml run"], done = timed(lambda: subprocess.run(command, env=environ | {"DBXML_HOME": str(target.home)},
-                                                              capture_output=True, text=True))
-    if done.returncode != 0:
-        sys.exit(f"dbxml run failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-    print(f"dbxml run: {seconds['dbxml run']:.1f} s", flush=True)
+    summaries = {}
+    for name, extra in (("dbxml run", []), ("dbxml run --overlap", ["--overlap"])):
+        home = fresh_target(name.split()[-1].strip("-")).home
+        started = time.perf_counter()
+        done = subprocess.run(command + extra, env=environ | {"DBXML_HOME": str(home)}, capture_output=True, text=True)
+        seconds[name] = time.perf_counter() - started
+        if done.returncode != 0:
+            sys.exit(f"{name} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+        summaries[name] = summary_without_seconds(done.stdout)
+        print(f"{name}: {seconds[name]:.1f} s", flush=True)
+    if summaries["dbxml run"] != summaries["dbxml run --overlap"]:
+        sys.exit("the overlapped and the sequential run disagree:\n" + "\n".join(
+            sorted(set(summaries["dbxml run"]) ^ set(summaries["dbxml run --overlap"]))))
+    print(f"the overlapped and the sequential run agree on all {len(summaries['dbxml run'])} task rows")
 
     print(f"\n{len(months)} months ({args.months}), window {args.window}")
     for name, value in seconds.items():
@@ -91,7 +110,8 @@ def main():
     # for tests/benchmarks/report.py
     print("RESULT " + json.dumps({"months": len(months), "seconds": seconds,
                                   "ratio": seconds["dbxml run"] / seconds["in-process, classic Spark"],
-                                  "ratio_connect": seconds["dbxml run"] / seconds["in-process, Spark Connect"]}))
+                                  "ratio_connect": seconds["dbxml run"] / seconds["in-process, Spark Connect"],
+                                  "overlap": seconds["dbxml run --overlap"] / seconds["dbxml run"]}))
 
 
 if __name__ == "__main__":
