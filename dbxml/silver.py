@@ -5,6 +5,7 @@
 # %% ../nbs/13_silver.ipynb #16e8f13b
 from __future__ import annotations
 
+import json
 from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession
@@ -19,8 +20,8 @@ from .tables import Column, TableSpec, computed_once, latest_commit, merge_rows,
 from .usecase import use_case_of
 
 # %% auto #0
-__all__ = ['LINEAGE_COLUMNS', 'FLIGHT_EXTRA_COLUMNS', 'FLIGHTS_SPEC', 'QUARANTINE_SPEC', 'source_columns', 'dimension_spec',
-           'reconcile', 'refine_dimension', 'refine_dimensions', 'conform_flights', 'refine_month']
+__all__ = ['LINEAGE_COLUMNS', 'FLIGHT_EXTRA_COLUMNS', 'FLIGHTS_SPEC', 'QUARANTINE_SPEC', 'RECONCILED', 'source_columns',
+           'dimension_spec', 'reconcile', 'refine_dimension', 'refine_dimensions', 'conform_flights', 'refine_month']
 
 # %% ../nbs/13_silver.ipynb #a81ea669
 LINEAGE_COLUMNS = (Column("_source_file", "STRING", "The landed file the row came from."),
@@ -178,6 +179,19 @@ def _write_silver(spark: SparkSession, target: Target,
             "written": True}
 
 # %% ../nbs/13_silver.ipynb #423c262a
+RECONCILED = "dbxml.reconciled"  # a silver dimension's property: its last reconciled batch and counts (JSON)
+
+def _reconciled(spark: SparkSession, name: str) -> dict:
+    "What `_mark_reconciled` last kept on table `name`: `batch`, `bronze`, `silver`, `quarantined` ({} if nothing)."
+    properties = {row["key"]: row["value"] for row in spark.sql(f"SHOW TBLPROPERTIES {name}").collect()}
+    return json.loads(properties[RECONCILED]) if RECONCILED in properties else {}
+
+def _mark_reconciled(spark: SparkSession, name: str, counts: dict) -> None:
+    "Keep a batch's reconciled `counts` (with its `batch`) on table `name`."
+    kept = json.dumps({key: counts[key] for key in ("batch", "bronze", "silver", "quarantined")})  # no quote in it
+    spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ('{RECONCILED}' = '{kept}')")
+
+# %% ../nbs/13_silver.ipynb #e831667b
 def refine_dimension(spark: SparkSession, target: Target,
                      source: Contract | str,  # a dimension's contract (or the name of one of the demo's)
                      batch: str | None = None,  # default: the latest bronze batch
@@ -187,15 +201,22 @@ def refine_dimension(spark: SparkSession, target: Target,
     source, batch = contract.name, batch or _latest_batch(spark, target, contract.name)
     table = dimension_spec(contract).on(target)
     existed = table.exists(spark)
+    unchanged = {"source": source, "batch": batch, "inserted": 0, "updated": 0, "written": False}
     if existed:
+        kept = _reconciled(spark, table.name)
+        if kept.get("batch") == batch:  # this batch reconciled when it was written
+            return unchanged | kept
         try:  # a file's batch is its checksum: a batch that reconciles was refined, and cannot have changed
-            return {"source": source, "batch": batch, **reconcile(spark, target, source, batch),
-                    "inserted": 0, "updated": 0, "written": False}
+            counts = unchanged | reconcile(spark, target, source, batch)
+            _mark_reconciled(spark, table.name, counts)
+            return counts
         except DbxmlError:
             pass  # not (fully) refined yet: refine it
     checked = apply_rules(typed_record(_bronze_batch(spark, target, source, batch), contract), contract)
     # into a new table, the rows are appended; a later file's keys can match earlier rows, so it is merged
-    return _write_silver(spark, target, source, checked, table.spec, batch, new=not existed)
+    counts = _write_silver(spark, target, source, checked, table.spec, batch, new=not existed)
+    _mark_reconciled(spark, table.name, counts)
+    return counts
 
 # %% ../nbs/13_silver.ipynb #0bd377c3
 def refine_dimensions(spark: SparkSession, target: Target,
