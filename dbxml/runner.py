@@ -552,8 +552,9 @@ def run_job(target: Target,  # a local target (`local` or `connect`)
                 for measured in getattr(executor, "profiles", []):
                     measured.run = chosen if measured.run == label else measured.run
             outcome.mlflow_runs.append(log_run(target, job, plan, results, run_folder))
-        outcome.results = run_plans(job, plans, folder, executor, progress,
-                                    overlap=overlap and not (in_process or profile), finished=finished)
+        if plans:  # else every month was processed already, and no executor was made
+            outcome.results = run_plans(job, plans, folder, executor, progress,
+                                        overlap=overlap and not (in_process or profile), finished=finished)
     if profile:
         from dbxml.profile import profile_table
 
