@@ -790,7 +790,7 @@ test_eq(records_watermark(job), True)
 # collector threads, the next kernel starting), so the overlapped tasks take each
 # other's CPU. Over January to March, the overlapped run took 206 s and the sequential
 # one 196 s; February's training took 35 s beside March's lakehouse task, where it took
-# 8 s alone. It is for a machine with cores to spare.
+# 8 s alone. It is for a machine with cores to spare; it has not been measured on one.
 #
 # Only the papermill executor overlaps: each task has its own kernel there, while the
 # in-process executor shares one Spark session and MLflow's active run in one process.
