@@ -103,7 +103,7 @@ class KernelPool:
         self.environ, self.cwd, self.log = environ, cwd, log
         self.started: list[KernelManager] = []
         self._next: KernelManager | None = None
-        self._taking = threading.Lock()  # a backfill takes kernels from two threads (see `run_job`)
+        self._taking = threading.Lock()  # an overlapped backfill takes kernels from two threads (`run_plans`)
         self._ready = threading.Thread(target=self._start_next)
         self._ready.start()
 
